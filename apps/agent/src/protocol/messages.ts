@@ -179,8 +179,14 @@ export const agentFrameSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('digest'), containers: z.string().max(128), images: z.string().max(128) }),
   z.object({ type: z.literal('progress'), requestId: id, progress: z.record(z.string(), z.unknown()) }),
-  z.object({ type: z.literal('result'), requestId: id, ok: z.literal(true), result: z.unknown() }),
-  z.object({ type: z.literal('result'), requestId: id, ok: z.literal(false), error: errorSchema }),
+  // One variant for both outcomes: `ok` says which of `result` and `error` is meaningful.
+  z.object({
+    type: z.literal('result'),
+    requestId: id,
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error: errorSchema.optional(),
+  }),
   z.object({
     type: z.literal('stream.data'),
     streamId: id,
