@@ -1,0 +1,143 @@
+import { stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestAgent, type TestAgent } from './testing';
+
+describe('docker api: system endpoints and transport', () => {
+  let t: TestAgent;
+  beforeAll(async () => {
+    t = await startTestAgent();
+  });
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  it('serves a unix socket with mode 0660', async () => {
+    const s = await stat(t.socket);
+    expect(s.isSocket()).toBe(true);
+    expect(s.mode & 0o777).toBe(0o660);
+  });
+
+  it('docker version negotiates API 1.41 with the v28 CLI', async () => {
+    const r = await t.docker([
+      'version',
+      '--format',
+      '{{.Client.APIVersion}} {{.Server.APIVersion}} {{.Server.Os}}',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('1.41 1.41 linux');
+  });
+
+  it('docker info prints the server section', async () => {
+    const r = await t.docker(['info', '--format', '{{.OSType}} {{.DockerRootDir}} {{.Containers}}']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(`linux ${t.root}/data 0`);
+  });
+
+  it('answers /_ping GET and HEAD with the negotiation headers', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      const r = await t.raw(method, '/_ping');
+      expect(r.status).toBe(200);
+      expect(r.headers['api-version']).toBe('1.41');
+      expect(r.headers.ostype).toBe('linux');
+      expect(r.headers['docker-experimental']).toBe('false');
+      expect(r.headers['builder-version']).toBe('1');
+      expect(r.headers.server).toMatch(/^Berth\/.+ \(linux\)$/);
+      expect(r.body).toBe(method === 'GET' ? 'OK' : '');
+    }
+  });
+
+  it('answers errors as dockerd does: status, JSON message and a trailing newline', async () => {
+    const tooNew = await t.raw('GET', '/v1.99/version');
+    expect(tooNew.status).toBe(400);
+    expect(tooNew.body).toBe(
+      '{"message":"client version 1.99 is too new. Maximum supported API version is 1.41"}\n',
+    );
+    const unknown = await t.raw('GET', '/v1.41/nothing/here');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toBe('{"message":"page not found"}\n');
+    const badFilter = await t.raw('GET', '/v1.41/events?filters=%7Bbad');
+    expect(badFilter.status).toBe(400);
+    expect(JSON.parse(badFilter.body)).toEqual({ message: 'invalid filter: {bad' });
+  });
+
+  it('streams events live and from history, filtered, ending at until', async () => {
+    const since = Math.floor(Date.now() / 1000);
+    t.agent.events.emit('volume', 'create', 'bt-api-v1', { driver: 'local' });
+    t.agent.events.emit('network', 'create', 'bt-api-n1', { name: 'bt-api-n1' });
+    const until = Date.now() / 1000 + 1;
+    const pending = t.raw(
+      'GET',
+      `/v1.41/events?since=${since}&until=${until}&filters=${encodeURIComponent('{"type":["volume"]}')}`,
+    );
+    setTimeout(() => t.agent.events.emit('volume', 'destroy', 'bt-api-v1', {}), 200);
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json');
+    const lines = r.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string } });
+    expect(lines.map((e) => `${e.Action}:${e.Actor.ID}`)).toEqual(['create:bt-api-v1', 'destroy:bt-api-v1']);
+  });
+
+  it('docker events --filter prints matching events as they happen', async () => {
+    const since = Math.floor(Date.now() / 1000);
+    t.agent.events.emit('container', 'start', 'abc123', { name: 'bt-api-c1', image: 'busybox' });
+    t.agent.events.emit('container', 'start', 'def456', { name: 'bt-api-c2', image: 'busybox' });
+    const r = await t.docker([
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(Math.floor(Date.now() / 1000) + 1),
+      '--filter',
+      'container=bt-api-c2',
+      '--format',
+      '{{.Action}} {{.Actor.Attributes.name}}',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('start bt-api-c2');
+  });
+
+  it('a client that disconnects mid-stream leaves no listener behind', async () => {
+    const before = listenerCount(t);
+    expect(before).toBe(0);
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: t.socket, path: '/v1.41/events' }, (res) => {
+        expect(res.statusCode).toBe(200);
+        setTimeout(() => {
+          expect(listenerCount(t)).toBe(1);
+          req.destroy();
+          resolve();
+        }, 100);
+      });
+      req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+      req.end();
+    });
+    await waitFor(() => listenerCount(t) === before);
+    expect(listenerCount(t)).toBe(before);
+  });
+
+  it('survives garbage on the socket and keeps serving', async () => {
+    const { createConnection } = await import('node:net');
+    await new Promise<void>((resolve) => {
+      const s = createConnection(t.socket, () => s.end('NOT HTTP AT ALL\r\n\r\n'));
+      s.on('data', () => {});
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    const r = await t.raw('GET', '/_ping');
+    expect(r.status).toBe(200);
+  });
+});
+
+function listenerCount(t: TestAgent): number {
+  return t.agent.dockerApi?.activeRequests ?? -1;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
