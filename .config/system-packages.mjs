@@ -10,6 +10,7 @@ export const testPackages = [
   'iptables',
   'iproute2',
   'zstd',
+  'attr',
   'docker-registry',
   'apache2-utils',
   'busybox-static',
@@ -19,7 +20,16 @@ export const testPackages = [
   'chromium',
 ];
 
-export const runtimePackages = ['runc', 'conmon', 'netavark', 'aardvark-dns', 'iptables', 'iproute2'];
+export const runtimePackages = [
+  'runc',
+  'conmon',
+  'netavark',
+  'aardvark-dns',
+  'iptables',
+  'iproute2',
+  'zstd',
+  'attr',
+];
 
 function missing(packages) {
   const query = spawnSync('dpkg-query', ['-W', '-f=${Package} ${db:Status-Status}\n', ...packages], {

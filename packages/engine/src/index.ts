@@ -7,3 +7,13 @@ export {
   matchesEventFilter,
 } from './events';
 export type * from './networks/types';
+export { Engine, type EngineOptions } from './engine';
+export {
+  familiarName,
+  familiarString,
+  formatReference,
+  type ImageReference,
+  parseReference,
+} from './images/reference';
+export type { RegistryCredentials } from './images/registry';
+export type * from './images/types';

@@ -1,0 +1,59 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EventBus } from './events';
+import type { RegistryClientOptions, RegistryCredentials } from './images/registry';
+import { ImageStore } from './images/store';
+
+export interface EngineOptions {
+  dataRoot: string;
+  /** State that must not outlive a reboot; default `<dataRoot>/run`. */
+  runRoot?: string;
+  /** Registries reached over plain HTTP besides loopback ones (Docker's insecure-registries). */
+  insecureRegistries?: string[];
+  /** Default credentials per registry domain (`docker.io`, `host:port`). */
+  registryCredentials?: Record<string, RegistryCredentials>;
+  registry?: Pick<RegistryClientOptions, 'retries' | 'backoff'>;
+}
+
+/**
+ * One engine per data root: a capability per concern. Containers, volumes and networks join here as they land;
+ * each is opened in `open()` and closed in reverse order in `close()`.
+ */
+export class Engine implements AsyncDisposable {
+  readonly dataRoot: string;
+  readonly runRoot: string;
+  readonly events: EventBus;
+  readonly images: ImageStore;
+
+  private constructor(fields: { dataRoot: string; runRoot: string; events: EventBus; images: ImageStore }) {
+    this.dataRoot = fields.dataRoot;
+    this.runRoot = fields.runRoot;
+    this.events = fields.events;
+    this.images = fields.images;
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const dataRoot = resolve(options.dataRoot);
+    const runRoot = resolve(options.runRoot ?? join(dataRoot, 'run'));
+    await mkdir(dataRoot, { recursive: true, mode: 0o711 });
+    await mkdir(runRoot, { recursive: true, mode: 0o711 });
+    const events = new EventBus();
+    const images = await ImageStore.open({
+      dataRoot,
+      events,
+      ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+      ...(options.registryCredentials ? { credentials: options.registryCredentials } : {}),
+      ...(options.registry ? { registryOptions: options.registry } : {}),
+    });
+    await images.warm();
+    return new Engine({ dataRoot, runRoot, events, images });
+  }
+
+  async close(): Promise<void> {
+    // Nothing long-lived yet; containers and networks will stop their watchers here.
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
