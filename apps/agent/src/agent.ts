@@ -3,7 +3,7 @@
  * the control-plane link joins here). Disposing it stops the services and closes the engine, which leaves
  * running containers running.
  */
-import { EventBus } from '@berth/engine';
+import { Engine, type EngineOptions } from '@berth/engine';
 import type { Logger } from 'pino';
 import { DockerApiServer } from './docker-api/server';
 
@@ -12,39 +12,60 @@ export interface AgentOptions {
   /** Where to serve the Docker Engine API; omit to run without it. */
   dockerSocket?: string;
   log: Logger;
+  /** Passed through to `Engine.open` (run root, insecure registries…). */
+  engine?: Omit<EngineOptions, 'dataRoot'>;
 }
 
 export class Agent implements AsyncDisposable {
-  readonly dataRoot: string;
-  readonly events: EventBus;
+  readonly engine: Engine;
   readonly dockerApi: DockerApiServer | undefined;
   readonly #log: Logger;
   #closed = false;
 
-  private constructor(options: AgentOptions, events: EventBus, dockerApi: DockerApiServer | undefined) {
-    this.dataRoot = options.dataRoot;
-    this.events = events;
+  private constructor(engine: Engine, dockerApi: DockerApiServer | undefined, log: Logger) {
+    this.engine = engine;
     this.dockerApi = dockerApi;
-    this.#log = options.log;
+    this.#log = log;
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
-    const events = new EventBus();
-    const dockerApi = options.dockerSocket
-      ? await DockerApiServer.listen({
-          socketPath: options.dockerSocket,
-          log: options.log.child({ component: 'docker-api' }),
-          deps: { events, dataRoot: options.dataRoot },
-        })
-      : undefined;
-    options.log.info({ dataRoot: options.dataRoot }, 'agent started');
-    return new Agent(options, events, dockerApi);
+    const engine = await Engine.open({ ...options.engine, dataRoot: options.dataRoot });
+    let dockerApi: DockerApiServer | undefined;
+    try {
+      dockerApi = options.dockerSocket
+        ? await DockerApiServer.listen({
+            socketPath: options.dockerSocket,
+            log: options.log.child({ component: 'docker-api' }),
+            deps: {
+              events: engine.events,
+              dataRoot: engine.dataRoot,
+              images: engine.images,
+              counts: async () => ({
+                containers: 0,
+                running: 0,
+                paused: 0,
+                stopped: 0,
+                images: engine.images.list().length,
+              }),
+            },
+          })
+        : undefined;
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    options.log.info({ dataRoot: engine.dataRoot }, 'agent started');
+    return new Agent(engine, dockerApi, options.log);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.dockerApi?.close();
+    try {
+      await this.dockerApi?.close();
+    } finally {
+      await this.engine.close();
+    }
     this.#log.info('agent stopped');
   }
 

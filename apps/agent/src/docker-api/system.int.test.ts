@@ -64,14 +64,14 @@ describe('docker api: system endpoints and transport', () => {
 
   it('streams events live and from history, filtered, ending at until', async () => {
     const since = Math.floor(Date.now() / 1000);
-    t.agent.events.emit('volume', 'create', 'bt-api-v1', { driver: 'local' });
-    t.agent.events.emit('network', 'create', 'bt-api-n1', { name: 'bt-api-n1' });
+    t.agent.engine.events.emit('volume', 'create', 'bt-api-v1', { driver: 'local' });
+    t.agent.engine.events.emit('network', 'create', 'bt-api-n1', { name: 'bt-api-n1' });
     const until = Date.now() / 1000 + 1;
     const pending = t.raw(
       'GET',
       `/v1.41/events?since=${since}&until=${until}&filters=${encodeURIComponent('{"type":["volume"]}')}`,
     );
-    setTimeout(() => t.agent.events.emit('volume', 'destroy', 'bt-api-v1', {}), 200);
+    setTimeout(() => t.agent.engine.events.emit('volume', 'destroy', 'bt-api-v1', {}), 200);
     const r = await pending;
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
@@ -84,8 +84,8 @@ describe('docker api: system endpoints and transport', () => {
 
   it('docker events --filter prints matching events as they happen', async () => {
     const since = Math.floor(Date.now() / 1000);
-    t.agent.events.emit('container', 'start', 'abc123', { name: 'bt-api-c1', image: 'busybox' });
-    t.agent.events.emit('container', 'start', 'def456', { name: 'bt-api-c2', image: 'busybox' });
+    t.agent.engine.events.emit('container', 'start', 'abc123', { name: 'bt-api-c1', image: 'busybox' });
+    t.agent.engine.events.emit('container', 'start', 'def456', { name: 'bt-api-c2', image: 'busybox' });
     const r = await t.docker([
       'events',
       '--since',
