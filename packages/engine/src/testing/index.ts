@@ -1,2 +1,3 @@
+export * from './fault-proxy';
 export * from './images';
 export * from './registry';
