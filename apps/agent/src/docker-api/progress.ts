@@ -9,9 +9,17 @@ import { mapError } from './errors';
 export class ProgressStream {
   readonly #ctx: RequestContext;
   #stream: JsonStream | undefined;
+  #held: unknown[] = [];
+  #hold: number;
 
-  constructor(ctx: RequestContext) {
+  /**
+   * `hold` messages are kept back before the stream starts: the engine announces a pull ("Pulling from …")
+   * before it resolved the manifest, where dockerd has not written anything yet, so a missing tag must still
+   * be able to fail with a plain 404.
+   */
+  constructor(ctx: RequestContext, options: { hold?: number } = {}) {
     this.#ctx = ctx;
+    this.#hold = options.hold ?? 0;
   }
 
   get started(): boolean {
@@ -19,14 +27,24 @@ export class ProgressStream {
   }
 
   write(message: unknown): void {
+    if (!this.#stream && this.#held.length < this.#hold) {
+      this.#held.push(message);
+      return;
+    }
+    this.#flushHeld();
+    void this.#stream?.write(message);
+  }
+
+  #flushHeld(): void {
     this.#stream ??= startJsonStream(this.#ctx, '\r\n');
-    void this.#stream.write(message);
+    for (const held of this.#held.splice(0)) void this.#stream.write(held);
   }
 
   /** Runs `work`; failures before the first message propagate, later ones end the stream in-band. */
   async run(work: () => Promise<void>): Promise<void> {
     try {
       await work();
+      if (this.#held.length) this.#flushHeld();
     } catch (error) {
       if (!this.#stream) throw error;
       const { message, unexpected } = mapError(error);

@@ -25,7 +25,7 @@ function pull(deps: ImageDeps): Handler {
     const reference = joinReference(fromImage, ctx.query.get('tag'));
     const credentials = credentialsOf(decodeRegistryAuth(ctx.req.headers['x-registry-auth']));
     const platform = ctx.query.get('platform') || undefined;
-    const progress = new ProgressStream(ctx);
+    const progress = new ProgressStream(ctx, { hold: 1 });
     await progress.run(async () => {
       await deps.images.pull(reference, {
         credentials,
