@@ -32,7 +32,9 @@ export const runtimePackages = [
 ];
 
 function missing(packages) {
-  const query = spawnSync('dpkg-query', ['-W', '-f=${Package} ${db:Status-Status}\n', ...packages], {
+  // dpkg-query's own format placeholders, not JavaScript templates.
+  const format = ['-f=$', '{Package} $', '{db:Status-Status}\n'].join('');
+  const query = spawnSync('dpkg-query', ['-W', format, ...packages], {
     encoding: 'utf8',
   });
   const installed = new Set(
