@@ -55,6 +55,12 @@ export function sendStatus(ctx: RequestContext, status: number): void {
 
 /** Reads and validates a JSON body. An empty body is `undefined` input to the schema. */
 export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema: S): Promise<z.output<S>> {
+  const type = ctx.req.headers['content-type'];
+  const hasBody =
+    ctx.req.headers['content-length'] !== '0' && ctx.req.headers['content-length'] !== undefined;
+  // dockerd refuses a body declared as anything but JSON; the CLI always declares it.
+  if (hasBody && type !== undefined && !/^application\/json\b/i.test(type))
+    throw new ApiError(400, `unsupported Content-Type header (${type}): must be 'application/json'`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {

@@ -42,3 +42,10 @@ describe('Docker API router', () => {
     expect(() => parseVersionedPath('/v1.11/info')).toThrow(/too old. Minimum supported API version is 1.12/);
   });
 });
+
+describe('Docker API router: hostile paths', () => {
+  it('answers a broken percent-escape with 400 instead of throwing URIError', () => {
+    const router = new Router<string>().add('GET', '/containers/{id}/json', 'inspect');
+    expect(() => router.match('GET', '/containers/%E0%A4%A/json')).toThrow(ApiError);
+  });
+});

@@ -48,7 +48,7 @@ export class Router<H> {
         if (!found) continue;
         const params: Record<string, string> = {};
         route.names.forEach((name, i) => {
-          params[name] = decodeURIComponent(found[i + 1] ?? '');
+          params[name] = decodePathSegment(found[i + 1] ?? '');
         });
         return { handler: route.handler, params };
       }
@@ -79,4 +79,12 @@ export function parseVersionedPath(rawPath: string): ParsedPath {
       `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
     );
   return { version, path: m[2] };
+}
+
+function decodePathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, `invalid escape in path: ${raw}`);
+  }
 }

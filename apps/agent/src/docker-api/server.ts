@@ -3,7 +3,7 @@
  * Upgraded requests (`Upgrade: tcp`, for attach and exec) come through the server's 'upgrade' event and go
  * through the same routes, with the raw socket in `ctx.upgrade`.
  */
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -20,6 +20,8 @@ export interface DockerApiServerOptions {
   log: Logger;
   /** File mode of the socket; dockerd uses 0660 so only root and the socket's group may drive it. */
   socketMode?: number;
+  /** Group that may use the socket, as dockerd's `docker` group; skipped when the group does not exist. */
+  socketGroup?: string;
 }
 
 export class DockerApiServer implements AsyncDisposable {
@@ -63,6 +65,8 @@ export class DockerApiServer implements AsyncDisposable {
       });
     });
     await chmod(options.socketPath, options.socketMode ?? 0o660);
+    const gid = await groupId(options.socketGroup ?? 'docker');
+    if (gid !== undefined) await chown(options.socketPath, process.getuid?.() ?? 0, gid);
     server.#log.info({ socket: options.socketPath }, 'docker api listening');
     return server;
   }
@@ -193,4 +197,13 @@ async function prepareSocketPath(path: string): Promise<void> {
   });
   if (inUse) throw new Error(`another server is listening on ${path}`);
   await unlink(path);
+}
+
+async function groupId(name: string): Promise<number | undefined> {
+  const groups = await readFile('/etc/group', 'utf8').catch(() => '');
+  for (const line of groups.split('\n')) {
+    const [group, , gid] = line.split(':');
+    if (group === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
 }

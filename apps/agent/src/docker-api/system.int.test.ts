@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAgent, type TestAgent } from './testing';
@@ -12,10 +12,12 @@ describe('docker api: system endpoints and transport', () => {
     await t?.[Symbol.asyncDispose]();
   });
 
-  it('serves a unix socket with mode 0660', async () => {
+  it('serves a unix socket with mode 0660, group docker when that group exists', async () => {
     const s = await stat(t.socket);
     expect(s.isSocket()).toBe(true);
     expect(s.mode & 0o777).toBe(0o660);
+    const docker = (await readFile('/etc/group', 'utf8')).split('\n').find((l) => l.startsWith('docker:'));
+    if (docker) expect(s.gid).toBe(Number(docker.split(':')[2]));
   });
 
   it('docker version negotiates API 1.41 with the v28 CLI', async () => {
@@ -118,6 +120,28 @@ describe('docker api: system endpoints and transport', () => {
     });
     await waitFor(() => listenerCount(t) === before);
     expect(listenerCount(t)).toBe(before);
+  });
+
+  it('answers hostile requests with 4xx and dockerd-shaped bodies, never crashing', async () => {
+    const json = { 'Content-Type': 'application/json' };
+    const cases: Array<[string, string, string | undefined, Record<string, string>, number, RegExp]> = [
+      ['POST', '/v1.41/auth', '{bad', json, 400, /^invalid JSON/],
+      ['POST', '/v1.41/auth', '{"username":5}', json, 400, /username/],
+      ['POST', '/v1.41/auth', 'x', { 'Content-Type': 'text/plain' }, 400, /unsupported Content-Type/],
+      ['POST', '/v1.41/auth', '{}', json, 400, /username and password are required/],
+      ['GET', '/v1.41/images/%E0%A4%A/json', undefined, {}, 400, /invalid escape/],
+      ['GET', '/v1.41/images/json?filters=%5B1%5D', undefined, {}, 400, /invalid filter/],
+      ['GET', '/v1.41/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D', undefined, {}, 400, /bogus/],
+      ['POST', '/v1.41/images/create', undefined, {}, 400, /fromImage is required/],
+      ['GET', '/v1.41/events?since=yesterday', undefined, {}, 400, /since/],
+    ];
+    for (const [method, path, body, headers, status, message] of cases) {
+      const r = await t.raw(method, path, body, headers);
+      expect({ path, status: r.status }).toEqual({ path, status });
+      expect(r.headers['content-type']).toBe('application/json');
+      expect((JSON.parse(r.body) as { message: string }).message).toMatch(message);
+    }
+    expect((await t.raw('GET', '/_ping')).status).toBe(200);
   });
 
   it('survives garbage on the socket and keeps serving', async () => {
