@@ -6,10 +6,12 @@ describe('docker api: images through the docker CLI', () => {
   let t: TestAgent;
   let registry: StartedRegistry;
   let secured: StartedRegistry;
+  let tokened: StartedRegistry;
   let ref: string;
   beforeAll(async () => {
     registry = await startRegistry();
     secured = await startRegistry({ auth: 'htpasswd', users: { 'bt-api-user': 'bt-api-pass' } });
+    tokened = await startRegistry({ auth: 'token', users: { 'bt-api-tok': 'bt-api-tok-pass' } });
     ref = await pushBusybox(registry, 'bt-api/busybox:1.0');
     t = await startTestAgent();
   });
@@ -17,6 +19,7 @@ describe('docker api: images through the docker CLI', () => {
     await t?.[Symbol.asyncDispose]();
     await registry?.[Symbol.asyncDispose]();
     await secured?.[Symbol.asyncDispose]();
+    await tokened?.[Symbol.asyncDispose]();
   });
 
   it('docker pull prints progress and the digest, then images lists it', async () => {
@@ -103,6 +106,40 @@ describe('docker api: images through the docker CLI', () => {
     const pull = await t.docker(['pull', target]);
     expect(pull.code).toBe(0);
     expect(pull.stdout.trim().split('\n').at(-1)).toBe(target);
+  });
+
+  it('docker login checks credentials with a token-auth registry too', async () => {
+    const args = ['login', '-u', 'bt-api-tok', '--password-stdin', tokened.host];
+    const bad = await t.docker(args, { input: 'nope' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unauthorized/);
+    const good = await t.docker(args, { input: 'bt-api-tok-pass' });
+    expect(good.stderr).not.toMatch(/Error/);
+    expect(good.code).toBe(0);
+  });
+
+  it('docker events shows the image events of a pull and a tag, filtered by type', async () => {
+    const since = String(Math.floor(Date.now() / 1000));
+    const tagged = `${registry.host}/bt-api/evented:1`;
+    expect((await t.docker(['pull', ref])).code).toBe(0);
+    expect((await t.docker(['tag', ref, tagged])).code).toBe(0);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const r = await t.docker([
+      'events',
+      '--since',
+      since,
+      '--until',
+      until,
+      '--filter',
+      'type=image',
+      '--format',
+      '{{.Type}} {{.Action}}',
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toContain('image pull');
+    expect(lines).toContain('image tag');
+    expect((await t.docker(['rmi', tagged])).code).toBe(0);
   });
 
   it('image prune removes dangling images only', async () => {
