@@ -75,9 +75,7 @@ describe('pull failures', () => {
       const error = await engine.images.pull(`${proxy.host}/bt-img/faulty:1`).catch((e: unknown) => e);
       expect(EngineError.is(error, 'unavailable')).toBe(true);
       expect((error as Error).message).toContain(`pull ${proxy.host}/bt-img/faulty:1`);
-      expect(await readdir(join(root, 'content/ingest'))).toEqual([]);
-      expect(await readdir(join(root, 'snapshots'))).toEqual([]);
-      expect(engine.images.list()).toEqual([]);
+      await expectNothingLeft(engine, root);
     });
   });
 
@@ -89,9 +87,7 @@ describe('pull failures', () => {
       const error = await engine.images.pull(`${proxy.host}/bt-img/faulty:1`).catch((e: unknown) => e);
       expect(EngineError.is(error, 'digest_mismatch')).toBe(true);
       expect((error as Error).message).toContain('bt-img/faulty:1');
-      expect(await readdir(join(root, 'content/ingest'))).toEqual([]);
-      expect(engine.images.list()).toEqual([]);
-      expect(await readdir(join(root, 'snapshots'))).toEqual([]);
+      await expectNothingLeft(engine, root);
     });
   });
 
@@ -117,8 +113,7 @@ describe('pull failures', () => {
       const error = await engine.images.pull(`${registry.host}/bt-img/liar:1`).catch((e: unknown) => e);
       expect(EngineError.is(error, 'digest_mismatch')).toBe(true);
       expect((error as Error).message).toContain('config says');
-      expect(await readdir(join(root, 'snapshots'))).toEqual([]);
-      expect(engine.images.list()).toEqual([]);
+      await expectNothingLeft(engine, root);
     });
   });
 

@@ -291,9 +291,7 @@ export class ImageStore implements ImageService {
           });
         },
       });
-      this.#events.emit('image', 'pull', formatReference(ref).replace(/^docker\.io\/library\//, ''), {
-        name: familiarString(ref),
-      });
+      this.#events.emit('image', 'pull', familiarString(ref), { name: familiarName(ref) });
       return this.#inspect(id);
     } catch (error) {
       if (EngineError.is(error))
@@ -412,6 +410,10 @@ export class ImageStore implements ImageService {
       });
       input.alreadyHad?.(had);
       return id;
+    } catch (error) {
+      // Leave nothing this pull brought in that no image owns; our own pins are the only ones allowed.
+      await this.#lock.run(() => this.#collect(pins, chains, 1)).catch(() => undefined);
+      throw error;
     } finally {
       this.#pin(pins, -1);
       this.#pin(chains, -1);
@@ -798,11 +800,11 @@ export class ImageStore implements ImageService {
     });
   }
 
-  /** Drops a record and whatever of its content and snapshots no other image or in-flight pull needs. */
-  async #delete(record: ImageRecord): Promise<number> {
-    this.#records.delete(record.id);
-    await rm(join(this.#recordsDir, `${hexOf(record.id)}.json`), { force: true });
-    await this.#writeIndex();
+  /**
+   * Deletes those of `blobs` and `chains` that no record references and no in-flight pull pins beyond
+   * `ownPins`. Returns the snapshot bytes freed.
+   */
+  async #collect(blobs: string[], chains: string[], ownPins: number): Promise<number> {
     const keepBlobs = new Set<string>();
     const keepChains = new Set<string>();
     for (const other of this.#records.values()) {
@@ -818,6 +820,25 @@ export class ImageStore implements ImageService {
         // an unreadable manifest keeps nothing alive; its own image is broken already
       }
     }
+    const pinnedBeyond = (key: string) => (this.#pinned.get(key) ?? 0) > ownPins;
+    let reclaimed = 0;
+    for (const digest of new Set(blobs)) {
+      if (keepBlobs.has(digest) || pinnedBeyond(digest)) continue;
+      await this.content.delete(digest);
+    }
+    for (const chain of new Set(chains)) {
+      if (keepChains.has(chain) || pinnedBeyond(chain)) continue;
+      reclaimed += await duSize(this.snapshotDir(chain)).catch(() => 0);
+      await rm(this.snapshotDir(chain), { recursive: true, force: true });
+    }
+    return reclaimed;
+  }
+
+  /** Drops a record and whatever of its content and snapshots no other image or in-flight pull needs. */
+  async #delete(record: ImageRecord): Promise<number> {
+    this.#records.delete(record.id);
+    await rm(join(this.#recordsDir, `${hexOf(record.id)}.json`), { force: true });
+    await this.#writeIndex();
     const blobs = [record.id, record.manifest.digest, ...(record.index ? [record.index.digest] : [])];
     try {
       const m = manifestSchema.parse(
@@ -827,16 +848,7 @@ export class ImageStore implements ImageService {
     } catch {
       // nothing more to collect
     }
-    let reclaimed = 0;
-    for (const digest of blobs) {
-      if (keepBlobs.has(digest) || this.#pinned.has(digest)) continue;
-      await this.content.delete(digest);
-    }
-    for (const chain of record.chainIds) {
-      if (keepChains.has(chain) || this.#pinned.has(chain)) continue;
-      reclaimed += await duSize(this.snapshotDir(chain)).catch(() => 0);
-      await rm(this.snapshotDir(chain), { recursive: true, force: true });
-    }
+    const reclaimed = await this.#collect(blobs, record.chainIds, 0);
     this.#configs.delete(record.id);
     return reclaimed;
   }
