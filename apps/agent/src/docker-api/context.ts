@@ -23,7 +23,7 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
   /** Present when the client sent `Upgrade: tcp` and the connection can be hijacked. */
-  readonly upgrade: { socket: Duplex; head: Buffer } | undefined;
+  readonly upgrade: { socket: Duplex; head: Buffer; hijacked?: boolean } | undefined;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;
@@ -123,6 +123,7 @@ export function startJsonStream(ctx: RequestContext, separator = '\n'): JsonStre
 export function hijack(ctx: RequestContext, contentType: string): Duplex {
   if (!ctx.upgrade) throw new ApiError(400, 'this endpoint needs an upgraded connection (Upgrade: tcp)');
   const { socket, head } = ctx.upgrade;
+  ctx.upgrade.hijacked = true;
   socket.write(
     `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
   );

@@ -102,9 +102,10 @@ export class DockerApiServer implements AsyncDisposable {
   async #dispatch(
     req: IncomingMessage,
     res: ServerResponse,
-    upgrade: { socket: Duplex; head: Buffer } | undefined,
+    upgrade: { socket: Duplex; head: Buffer; hijacked?: boolean } | undefined,
   ): Promise<void> {
     this.#active++;
+    const started = performance.now();
     const abort = new AbortController();
     const onShutdown = () => abort.abort();
     this.#shutdown.signal.addEventListener('abort', onShutdown);
@@ -114,10 +115,11 @@ export class DockerApiServer implements AsyncDisposable {
     };
     closeTarget.once('close', onClose);
     req.on('error', () => abort.abort());
-    const url = new URL(req.url ?? '/', 'http://docker');
-    const log = this.#log.child({ method: req.method, path: url.pathname });
+    const url = parseRequestUrl(req.url);
+    const log = this.#log.child({ method: req.method, path: url?.pathname ?? req.url });
     let ctx: RequestContext | undefined;
     try {
+      if (!url) throw new ApiError(400, 'invalid request URL');
       const { version, path } = parseVersionedPath(url.pathname);
       const match = this.#router.match(req.method ?? 'GET', path);
       ctx = {
@@ -142,21 +144,25 @@ export class DockerApiServer implements AsyncDisposable {
       const mapped = mapError(error);
       if (mapped.unexpected) log.error({ err: error }, 'docker api request failed');
       else log.debug({ status: mapped.status, message: mapped.message }, 'docker api request refused');
-      this.#answerError(ctx, res, upgrade, mapped.status, mapped.message);
+      this.#answerError(ctx, res, mapped.status, mapped.message);
     } finally {
+      // An upgrade request to an endpoint that answered plainly has no HTTP parser left on its socket: close it
+      // once the answer is out rather than leave the client waiting.
+      if (upgrade && !upgrade.hijacked) {
+        if (res.writableFinished) upgrade.socket.end();
+        else res.once('finish', () => upgrade.socket.end());
+      }
       this.#active--;
+      log.debug(
+        { status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'docker api request',
+      );
       this.#shutdown.signal.removeEventListener('abort', onShutdown);
       closeTarget.off('close', onClose);
     }
   }
 
-  #answerError(
-    ctx: RequestContext | undefined,
-    res: ServerResponse,
-    upgrade: { socket: Duplex } | undefined,
-    status: number,
-    message: string,
-  ): void {
+  #answerError(ctx: RequestContext | undefined, res: ServerResponse, status: number, message: string): void {
     if (res.headersSent || res.destroyed) {
       // Too late for a status line: the stream carried part of an answer already. Cut it so the client
       // sees a failure instead of a truncated success.
@@ -177,7 +183,6 @@ export class DockerApiServer implements AsyncDisposable {
       });
       res.end(text);
     }
-    if (upgrade) res.once('finish', () => upgrade.socket.end());
   }
 }
 
@@ -206,4 +211,14 @@ async function groupId(name: string): Promise<number | undefined> {
     if (group === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
   return undefined;
+}
+
+/** Only origin-form targets (`/path?query`); an absolute or malformed target must not throw past the boundary. */
+function parseRequestUrl(target: string | undefined): URL | undefined {
+  if (!target?.startsWith('/') || target.startsWith('//')) return undefined;
+  try {
+    return new URL(target, 'http://docker');
+  } catch {
+    return undefined;
+  }
 }

@@ -134,6 +134,7 @@ describe('docker api: system endpoints and transport', () => {
       ['GET', '/v1.41/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D', undefined, {}, 400, /bogus/],
       ['POST', '/v1.41/images/create', undefined, {}, 400, /fromImage is required/],
       ['GET', '/v1.41/events?since=yesterday', undefined, {}, 400, /since/],
+      ['GET', '//evil/v1.41/info', undefined, {}, 400, /invalid request URL/],
     ];
     for (const [method, path, body, headers, status, message] of cases) {
       const r = await t.raw(method, path, body, headers);
@@ -142,6 +143,23 @@ describe('docker api: system endpoints and transport', () => {
       expect((JSON.parse(r.body) as { message: string }).message).toMatch(message);
     }
     expect((await t.raw('GET', '/_ping')).status).toBe(200);
+  });
+
+  it('answers an upgrade request to a plain endpoint and closes the connection', async () => {
+    const { createConnection } = await import('node:net');
+    const text = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const s = createConnection(t.socket, () =>
+        s.write('GET /v1.41/_ping HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n'),
+      );
+      s.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      s.on('end', () => resolve(out));
+      s.on('error', reject);
+    });
+    expect(text).toMatch(/^HTTP\/1.1 200 OK\r\n/);
+    expect(text.endsWith('\r\n\r\nOK')).toBe(true);
   });
 
   it('survives garbage on the socket and keeps serving', async () => {
