@@ -1,4 +1,10 @@
-import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
+import {
+  multiPlatformImages,
+  pushBusybox,
+  pushIndex,
+  type StartedRegistry,
+  startRegistry,
+} from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAgent, type TestAgent } from './testing';
 
@@ -140,6 +146,17 @@ describe('docker api: images through the docker CLI', () => {
     expect(lines).toContain('image pull');
     expect(lines).toContain('image tag');
     expect((await t.docker(['rmi', tagged])).code).toBe(0);
+  });
+
+  it('docker pull --platform picks that platform from an index', async () => {
+    const multi = `${registry.host}/bt-api/multi:1`;
+    await pushIndex(multi, await multiPlatformImages());
+    const pull = await t.docker(['pull', '--platform', 'linux/arm64', multi]);
+    expect(pull.stderr).toBe('');
+    expect(pull.code).toBe(0);
+    const arch = await t.docker(['image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}', multi]);
+    expect(arch.stdout.trim()).toBe('linux/arm64');
+    expect((await t.docker(['rmi', multi])).code).toBe(0);
   });
 
   it('image prune removes dangling images only', async () => {
