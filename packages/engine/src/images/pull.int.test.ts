@@ -7,6 +7,7 @@ import { Engine } from '../engine';
 import { EngineError } from '../errors';
 import type { EngineEvent } from '../events';
 import {
+  type BuiltImage,
   layeredImage,
   loadBusybox,
   multiPlatformImages,
@@ -120,6 +121,36 @@ describe('pull from a real registry (anonymous)', () => {
     await expect(
       engine.images.pull(`${registry.host}/bt-img/multi:1`, { platform: 'linux/s390x' }),
     ).rejects.toThrow(/no matching manifest for linux\/s390x/);
+  });
+
+  it('pulls Docker schema2 manifests and manifest lists, and by digest', async () => {
+    const [amd64, arm64] = await multiPlatformImages('docker');
+    const listDigest = await pushIndex(
+      `${registry.host}/bt-img/dockerlist:1`,
+      [amd64 as BuiltImage, arm64 as BuiltImage],
+      {
+        docker: true,
+      },
+    );
+    const fromList = await engine.images.pull(`${registry.host}/bt-img/dockerlist:1`, {
+      platform: 'linux/arm64',
+    });
+    expect(fromList.Architecture).toBe('arm64');
+    expect(fromList.RepoDigests).toContain(`${registry.host}/bt-img/dockerlist@${listDigest}`);
+
+    const byDigest = await engine.images.pull(`${registry.host}/bt-img/dockerlist@${listDigest}`);
+    expect(byDigest.Architecture).toBe('amd64');
+    // Same config bytes as the OCI amd64 image pulled above, so the same image ID, as in Docker.
+    expect(byDigest.RepoDigests).toContain(`${registry.host}/bt-img/dockerlist@${listDigest}`);
+    expect((await engine.images.get(`${registry.host}/bt-img/dockerlist@${listDigest}`)).id).toBe(
+      byDigest.Id,
+    );
+
+    const wrongDigest = `sha256:${'1'.repeat(64)}`;
+    const missing = await engine.images
+      .pull(`${registry.host}/bt-img/dockerlist@${wrongDigest}`)
+      .catch((e: unknown) => e);
+    expect(EngineError.is(missing, 'not_found')).toBe(true);
   });
 
   it('names the image when it does not exist', async () => {

@@ -70,7 +70,8 @@ export interface ImageStoreOptions {
 
 /** What a new image's blobs come from: a registry during pull, or local builders and archives. */
 export interface BlobSource {
-  open(descriptor: Descriptor): Promise<Readable>;
+  /** `signal` aborts when a sibling layer failed and this download is no longer wanted. */
+  open(descriptor: Descriptor, signal?: AbortSignal): Promise<Readable>;
 }
 
 const shortId = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
@@ -269,7 +270,12 @@ export class ImageStore implements ImageService {
         };
       }
       const source: BlobSource = {
-        open: async (descriptor) => client.getBlob(repo, descriptor.digest, options.signal),
+        open: async (descriptor, signal) =>
+          client.getBlob(
+            repo,
+            descriptor.digest,
+            signal && options.signal ? AbortSignal.any([signal, options.signal]) : (signal ?? options.signal),
+          ),
       };
       const id = await this.importImage({
         manifest: manifestDescriptor,
@@ -432,7 +438,10 @@ export class ImageStore implements ImageService {
       try {
         await this.content.write(
           descriptor,
-          () => source.open(descriptor),
+          () => {
+            if (signal?.aborted) throw signal.reason;
+            return source.open(descriptor, signal);
+          },
           progress
             ? (done) => {
                 const now = Date.now();

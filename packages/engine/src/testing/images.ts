@@ -324,13 +324,15 @@ export async function layeredImage(): Promise<BuiltImage> {
 }
 
 /** Two images for an index: linux/amd64 (busybox) and linux/arm64 (a marker file only). */
-export async function multiPlatformImages(): Promise<BuiltImage[]> {
+export async function multiPlatformImages(mediaType: 'oci' | 'docker' = 'oci'): Promise<BuiltImage[]> {
   const amd64 = buildImage({
+    mediaType,
     layers: [
       await buildLayer([...(await busyboxEntries()), { path: 'etc/platform', content: 'linux/amd64\n' }]),
     ],
   });
   const arm64 = buildImage({
+    mediaType,
     layers: [
       await buildLayer([
         { path: 'etc/', type: 'directory' },
@@ -374,15 +376,19 @@ export async function pushImage(
 export async function pushIndex(
   reference: string,
   images: BuiltImage[],
-  options: { credentials?: RegistryCredentials } = {},
+  options: { credentials?: RegistryCredentials; docker?: boolean } = {},
 ): Promise<string> {
-  for (const image of images) await pushImage(reference, image, { ...options, byDigestOnly: true });
+  for (const image of images)
+    await pushImage(reference, image, {
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      byDigestOnly: true,
+    });
   const ref = parseReference(reference);
   const client = new RegistryClient(
     ref.domain,
     options.credentials ? { credentials: options.credentials } : {},
   );
-  const index = buildIndex(images);
+  const index = buildIndex(images, options.docker ?? false);
   return client.putManifest(ref.path, ref.tag ?? 'latest', index.descriptor.mediaType, index.bytes);
 }
 
