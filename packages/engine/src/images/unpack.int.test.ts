@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { lstat, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -58,6 +59,50 @@ describe('unpackLayer', () => {
       expect(await readFile(join(dir, 'bin/su'), 'utf8')).toBe('x');
     },
   );
+
+  it('keeps binary xattrs such as security.capability byte for byte (archive made by GNU tar)', async () => {
+    const src = await mkdtemp(join(tmpdir(), 'bt-img-xattr-src-'));
+    try {
+      // VFS_CAP_REVISION_2 with cap_net_raw permitted, as `setcap cap_net_raw+p` writes it.
+      const capability = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+      const binary = Buffer.from([0xff, 0x00, 0xfe, 0x80, 0x0a]);
+      await writeFile(join(src, 'ping'), 'ping');
+      await mkdir(join(src, 'dir'));
+      await writeFile(join(src, 'dir', `${'long-name-'.repeat(12)}.txt`), 'long');
+      const set = (name: string, value: Buffer, path: string) =>
+        spawnSync('setfattr', ['-n', name, '-v', `0s${value.toString('base64')}`, path]).status;
+      expect(set('security.capability', capability, join(src, 'ping'))).toBe(0);
+      expect(set('user.bt-img-bin', binary, join(src, 'dir'))).toBe(0);
+      const archive = join(src, 'layer.tar');
+      const tarred = spawnSync('tar', [
+        '--format=posix',
+        '--xattrs',
+        '--xattrs-include=*',
+        '-C',
+        src,
+        '-cf',
+        archive,
+        'ping',
+        'dir',
+      ]);
+      expect(tarred.status).toBe(0);
+      const result = await unpackLayer(
+        createReadStream(archive),
+        'application/vnd.oci.image.layer.v1.tar',
+        dir,
+      );
+      expect(result.skipped).toEqual([]);
+      const get = (name: string, path: string) => {
+        // --only-values prints the raw bytes.
+        return spawnSync('getfattr', ['--only-values', '-n', name, path]).stdout;
+      };
+      expect(get('security.capability', join(dir, 'ping'))).toEqual(capability);
+      expect(get('user.bt-img-bin', join(dir, 'dir'))).toEqual(binary);
+      expect(await readFile(join(dir, 'dir', `${'long-name-'.repeat(12)}.txt`), 'utf8')).toBe('long');
+    } finally {
+      await rm(src, { recursive: true, force: true });
+    }
+  });
 
   it('fails on a corrupt gzip stream instead of unpacking half', async () => {
     const layer = await buildLayer(entries, 'gzip');

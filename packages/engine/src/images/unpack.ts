@@ -9,6 +9,7 @@ import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { EngineError } from '../errors';
 import { mediaTypes } from './oci';
+import { PaxXattrTracker } from './pax';
 
 export interface UnpackResult {
   diffId: string; // sha256 of the uncompressed tar
@@ -94,11 +95,13 @@ export function cleanEntryPath(name: string): string[] {
 export async function unpackLayer(source: Readable, mediaType: string, dir: string): Promise<UnpackResult> {
   const { stream, done: decompressDone } = decompress(source, mediaType);
   const hash = createHash('sha256');
+  const xattrs = new PaxXattrTracker();
   let size = 0;
   const hasher = new Transform({
     highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _encoding, callback) {
       hash.update(chunk);
+      xattrs.push(chunk);
       size += chunk.length;
       callback(null, chunk);
     },
@@ -139,7 +142,9 @@ export async function unpackLayer(source: Readable, mediaType: string, dir: stri
   }
 
   try {
+    let index = -1;
     for await (const entry of extract) {
+      index++;
       const header = entry.header;
       const parts = cleanEntryPath(header.name);
       const rel = parts.join('/');
@@ -253,12 +258,10 @@ export async function unpackLayer(source: Readable, mediaType: string, dir: stri
           default:
             break;
         }
-        if (rel !== '' && header.pax) {
-          for (const [key, value] of Object.entries(header.pax)) {
-            if (!key.startsWith('SCHILY.xattr.')) continue;
-            const name = key.slice('SCHILY.xattr.'.length);
-            const encoded = `0s${Buffer.from(value, 'utf8').toString('base64')}`;
-            await runTool('setfattr', ['-h', '-n', name, '-v', encoded, abs]);
+        const raw = xattrs.entries[index];
+        if (rel !== '' && raw) {
+          for (const [name, value] of raw) {
+            await runTool('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, abs]);
           }
         }
       } finally {
