@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   await using registry = await startRegistry();
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   try {
-    console.log(`building ${layers}×${values.mb} MB random image…`);
+    console.info(`building ${layers}×${values.mb} MB random image…`);
     const image = await buildRandomImage(work, layers, layerBytes);
     const reference = `${registry.host}/bt-img/bench:1`;
     await pushImage(reference, image);
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
       } finally {
         await rm(root, { recursive: true, force: true });
       }
-      console.log(`berth  round ${i + 1}: ${(berth.at(-1) as number).toFixed(0)} ms`);
+      console.info(`berth  round ${i + 1}: ${(berth.at(-1) as number).toFixed(0)} ms`);
     }
 
     const docker: number[] = [];
@@ -122,16 +122,16 @@ async function main(): Promise<void> {
         await run('docker', ['-H', host, 'pull', '-q', reference]);
         docker.push(performance.now() - start);
         await run('docker', ['-H', host, 'rmi', reference]);
-        console.log(`docker round ${i + 1}: ${(docker.at(-1) as number).toFixed(0)} ms`);
+        console.info(`docker round ${i + 1}: ${(docker.at(-1) as number).toFixed(0)} ms`);
       }
     }
 
     const b = median(berth);
-    console.log(`\nberth pull+unpack median: ${b.toFixed(0)} ms over ${rounds} rounds`);
+    console.info(`\nberth pull+unpack median: ${b.toFixed(0)} ms over ${rounds} rounds`);
     if (docker.length) {
       const d = median(docker);
-      console.log(`dockerd pull median:      ${d.toFixed(0)} ms over ${rounds} rounds`);
-      console.log(`ratio berth/dockerd:      ${(b / d).toFixed(2)}`);
+      console.info(`dockerd pull median:      ${d.toFixed(0)} ms over ${rounds} rounds`);
+      console.info(`ratio berth/dockerd:      ${(b / d).toFixed(2)}`);
     }
   } finally {
     await dockerd?.stop();
