@@ -1,3 +1,4 @@
+export { Engine, type EngineOptions } from './engine';
 export { EngineError, type EngineErrorCode, engineErrorCodes } from './errors';
 export {
   type EngineEvent,
@@ -6,8 +7,6 @@ export {
   type EventFilter,
   matchesEventFilter,
 } from './events';
-export type * from './networks/types';
-export { Engine, type EngineOptions } from './engine';
 export {
   familiarName,
   familiarString,
@@ -17,3 +16,4 @@ export {
 } from './images/reference';
 export type { RegistryCredentials } from './images/registry';
 export type * from './images/types';
+export type * from './networks/types';
