@@ -53,6 +53,19 @@ describe('pull failures', () => {
     });
   });
 
+  it('follows a blob redirect to another origin, as registries backed by blob storage send', async () => {
+    await using proxy = await startFaultProxy(registry.host, (method, path) =>
+      method === 'GET' && path.includes('/blobs/')
+        ? { kind: 'redirect', location: `${registry.url}${path}` }
+        : undefined,
+    );
+    await withEngine(async (engine) => {
+      const pulled = await engine.images.pull(`${proxy.host}/bt-img/faulty:1`);
+      expect(pulled.Id).toBe((await busyboxImage()).config.digest);
+      expect(proxy.requests.filter((r) => r.fault === 'redirect')).toHaveLength(2); // config and layer
+    });
+  });
+
   it('resumes after a connection cut mid-blob (proxy drops the socket once)', async () => {
     let cuts = 0;
     await using proxy = await startFaultProxy(registry.host, (method, path) =>

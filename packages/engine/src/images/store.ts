@@ -409,7 +409,7 @@ export class ImageStore implements ImageService {
             input.repoDigest,
           ];
         }
-        if (input.tag) this.#moveTag(input.tag, record);
+        if (input.tag) await this.#moveTag(input.tag, record);
         this.#records.set(id, record);
         await this.#saveRecord(record);
         await this.#writeIndex();
@@ -570,11 +570,12 @@ export class ImageStore implements ImageService {
 
   // ---------------------------------------------------------------- records
 
-  #moveTag(tag: string, to: ImageRecord): void {
+  /** Gives `tag` to `to`, taking it from whichever image had it (that one may become dangling). */
+  async #moveTag(tag: string, to: ImageRecord): Promise<void> {
     for (const other of this.#records.values()) {
       if (other !== to && other.repoTags.includes(tag)) {
         other.repoTags = other.repoTags.filter((t) => t !== tag);
-        void this.#saveRecord(other);
+        await this.#saveRecord(other);
       }
     }
     if (!to.repoTags.includes(tag)) to.repoTags.push(tag);
@@ -730,7 +731,7 @@ export class ImageStore implements ImageService {
     const tag = formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' });
     await this.#lock.run(async () => {
       const record = this.#resolve(source);
-      this.#moveTag(tag, record);
+      await this.#moveTag(tag, record);
       await this.#saveRecord(record);
       await this.#writeIndex();
       this.#events.emit('image', 'tag', record.id, { name: displayRef(tag) });

@@ -10,6 +10,7 @@ export type Fault =
   | { kind: 'status'; status: number }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'corrupt' }
+  | { kind: 'redirect'; location: string }
   | { kind: 'body'; status?: number; contentType: string; body: Buffer };
 
 export interface FaultProxy extends AsyncDisposable {
@@ -36,6 +37,11 @@ export async function startFaultProxy(
       res
         .writeHead(fault.status, { 'content-type': 'application/json' })
         .end('{"errors":[{"code":"UNKNOWN"}]}');
+      return;
+    }
+    if (fault?.kind === 'redirect') {
+      req.resume();
+      res.writeHead(307, { location: fault.location }).end();
       return;
     }
     if (fault?.kind === 'body') {
