@@ -66,6 +66,30 @@ describe('htpasswd registry', () => {
     });
   });
 
+  it('pull -> push -> pull across registries keeps manifest digest, image ID and layers', async () => {
+    await using source = await startRegistry();
+    const origin = `${source.host}/bt-img/origin:1`;
+    const originDigest = await pushImage(origin, await layeredImage());
+    await withEngine(async (engine) => {
+      const pulled = await engine.images.pull(origin);
+      const target = `${registry.host}/bt-img/copied:1`;
+      await engine.images.tag(origin, target);
+      const pushes: string[] = [];
+      engine.events.on((e) => {
+        if (e.Action === 'push') pushes.push(e.Actor.ID);
+      });
+      const pushed = await engine.images.push(target, { credentials: user });
+      expect(pushed.digest).toBe(originDigest);
+      expect(pushes).toEqual([target]);
+      await withEngine(async (other) => {
+        const again = await other.images.pull(target, { credentials: user });
+        expect(again.Id).toBe(pulled.Id);
+        expect(again.RootFS.Layers).toEqual(pulled.RootFS.Layers);
+        expect(again.RepoDigests).toEqual([`${registry.host}/bt-img/copied@${originDigest}`]);
+      });
+    });
+  });
+
   it('mounts blobs across repositories on push instead of uploading them again', async () => {
     await withEngine(async (engine) => {
       const first = `${registry.host}/bt-img/mount-a:1`;
