@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../engine';
 import { EngineError } from '../errors';
 import { startFaultProxy } from '../testing/fault-proxy';
-import { buildImage, buildLayer, busyboxImage, layeredImage, pushImage } from '../testing/images';
+import {
+  buildImage,
+  buildLayer,
+  busyboxImage,
+  layeredImage,
+  loadBusybox,
+  pushImage,
+} from '../testing/images';
 import { freePort, type StartedRegistry, startRegistry } from '../testing/registry';
 
 const fast = { retries: 3, backoff: () => 5 };
@@ -153,15 +160,25 @@ describe('pull failures', () => {
     });
   });
 
-  it('sweeps ingest and half-unpacked snapshots left by a crashed process on open', async () => {
+  it('sweeps ingest, half-unpacked snapshots and unrecorded content left by a crashed process on open', async () => {
     const root = await mkdtemp(join(tmpdir(), 'bt-img-root-'));
     try {
       await mkdir(join(root, 'content/ingest'), { recursive: true });
       await mkdir(join(root, 'snapshots/.tmp-deadbeef'), { recursive: true });
       await writeFile(join(root, 'content/ingest', 'abc.partial'), 'half');
-      await using _engine = await Engine.open({ dataRoot: root });
+      // Committed but never recorded: an orphan snapshot and blob.
+      await mkdir(join(root, 'snapshots', 'e'.repeat(64), 'etc'), { recursive: true });
+      await mkdir(join(root, 'content/blobs/sha256'), { recursive: true });
+      await writeFile(join(root, 'content/blobs/sha256', 'f'.repeat(64)), 'orphan');
+      {
+        await using engine = await Engine.open({ dataRoot: root });
+        await loadBusybox(engine);
+      }
+      await using engine = await Engine.open({ dataRoot: root });
       expect(await readdir(join(root, 'content/ingest'))).toEqual([]);
-      expect(await readdir(join(root, 'snapshots'))).toEqual([]);
+      expect(await readdir(join(root, 'snapshots'))).toHaveLength(1);
+      expect(await readdir(join(root, 'content/blobs/sha256'))).toHaveLength(3); // busybox: manifest, config, layer
+      expect(engine.images.snapshotDirs((await engine.images.get('busybox')).id)).toHaveLength(1);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

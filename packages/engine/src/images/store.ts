@@ -190,6 +190,12 @@ export class ImageStore implements ImageService {
       const record = JSON.parse(await readFile(join(this.#recordsDir, name), 'utf8')) as ImageRecord;
       this.#records.set(record.id, record);
     }
+    // A process that died between committing content and writing the record leaves orphans; nothing is in
+    // flight yet, so whatever no record references can go.
+    const chains = (await readdir(this.#snapshotsDir))
+      .filter((n) => /^[0-9a-f]{64}$/.test(n))
+      .map((n) => `sha256:${n}`);
+    await this.#collect(await this.content.list(), chains, 0);
   }
 
   setUsage(usage: ImageUsage): void {
