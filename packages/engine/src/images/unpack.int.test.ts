@@ -104,6 +104,19 @@ describe('unpackLayer', () => {
     }
   });
 
+  it('fails, rather than stalls, when reading the compressed blob fails (an erroring stream stands in for a bad disk)', async () => {
+    const layer = await buildLayer(entries, 'gzip');
+    const { Readable } = await import('node:stream');
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error('EIO: simulated read failure'));
+      },
+    });
+    await expect(unpackLayer(failing, layer.descriptor.mediaType, dir)).rejects.toThrow(
+      /simulated read failure/,
+    );
+  });
+
   it('fails on a corrupt gzip stream instead of unpacking half', async () => {
     const layer = await buildLayer(entries, 'gzip');
     const { Readable } = await import('node:stream');

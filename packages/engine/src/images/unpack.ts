@@ -69,7 +69,10 @@ function decompress(source: Readable, mediaType: string): { stream: Readable; do
     done.catch((error) => out.destroy(error));
     return { stream: out, done };
   }
-  return { stream: source.pipe(createGunzip({ chunkSize: 256 * 1024 })), done: Promise.resolve() };
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  // pipe() does not forward errors: a failed read of the blob must fail the unpack, not stall it.
+  source.on('error', (error) => gunzip.destroy(error));
+  return { stream: source.pipe(gunzip), done: Promise.resolve() };
 }
 
 /**
