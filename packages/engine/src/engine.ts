@@ -13,6 +13,8 @@ export interface EngineOptions {
   /** Default credentials per registry domain (`docker.io`, `host:port`). */
   registryCredentials?: Record<string, RegistryCredentials>;
   registry?: Pick<RegistryClientOptions, 'retries' | 'backoff'>;
+  /** Push blobs bigger than this in chunks of this size; unset means one streamed PUT per blob. */
+  pushChunkSize?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export class Engine implements AsyncDisposable {
       ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
       ...(options.registryCredentials ? { credentials: options.registryCredentials } : {}),
       ...(options.registry ? { registryOptions: options.registry } : {}),
+      ...(options.pushChunkSize ? { pushChunkSize: options.pushChunkSize } : {}),
     });
     await images.warm();
     return new Engine({ dataRoot, runRoot, events, images });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../engine';
 import { EngineError } from '../errors';
+import { startFaultProxy } from '../testing/fault-proxy';
 import { busyboxImage, layeredImage, loadBusybox, pushBusybox, pushImage } from '../testing/images';
 import { type StartedRegistry, startRegistry } from '../testing/registry';
 import type { PullProgress } from './types';
@@ -88,6 +89,31 @@ describe('htpasswd registry', () => {
         expect(again.RepoDigests).toEqual([`${registry.host}/bt-img/copied@${originDigest}`]);
       });
     });
+  });
+
+  it('uploads big blobs in chunks when configured, and the registry serves them back intact', async () => {
+    // A pass-through proxy (no faults) only to count the PATCH requests.
+    await using proxy = await startFaultProxy(registry.host, () => undefined);
+    const root = await mkdtemp(join(tmpdir(), 'bt-img-root-'));
+    try {
+      await using engine = await Engine.open({ dataRoot: root, pushChunkSize: 256 * 1024 });
+      const id = await loadBusybox(engine, `${proxy.host}/bt-img/chunked:1`);
+      const pushed = await engine.images.push(`${proxy.host}/bt-img/chunked:1`, { credentials: user });
+      expect(pushed.digest).toBe((await busyboxImage()).manifest.digest);
+      const layerSize = [...(await busyboxImage()).blobs.values()].reduce(
+        (max, b) => Math.max(max, b.descriptor.size),
+        0,
+      );
+      const patches = proxy.requests.filter((r) => r.method === 'PATCH').length;
+      expect(patches).toBe(Math.ceil(layerSize / (256 * 1024)));
+      await withEngine(async (other) => {
+        expect((await other.images.pull(`${registry.host}/bt-img/chunked:1`, { credentials: user })).Id).toBe(
+          id,
+        );
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('mounts blobs across repositories on push instead of uploading them again', async () => {

@@ -295,7 +295,7 @@ export class RegistryClient {
     repository: string,
     descriptor: { digest: string; size: number },
     openBody: () => Readable,
-    options: { mountFrom?: string; signal?: AbortSignal } = {},
+    options: { mountFrom?: string; signal?: AbortSignal; chunkSize?: number } = {},
   ): Promise<'mounted' | 'uploaded'> {
     const { digest, size } = descriptor;
     let startPath = `/v2/${repository}/blobs/uploads/`;
@@ -319,9 +319,18 @@ export class RegistryClient {
       );
     const location = start.headers.get('location');
     if (!location) throw new EngineError('unavailable', `registry ${this.domain} gave no upload location`);
+    if (options.chunkSize && size > options.chunkSize)
+      return this.#uploadChunked(
+        repository,
+        descriptor,
+        openBody(),
+        location,
+        options.chunkSize,
+        options.signal,
+      );
     const url = new URL(location, this.baseUrl);
     url.searchParams.set('digest', digest);
-    // A streamed body cannot be replayed by the auth retry, so refresh auth with a cheap HEAD first.
+    // Streamed, so it cannot be replayed: the POST above already fetched the token this PUT reuses.
     const put = await this.request(repository, ['pull', 'push'], url.toString(), {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
@@ -329,6 +338,81 @@ export class RegistryClient {
       duplex: 'half',
       signal: options.signal,
     } as RequestInit);
+    if (put.status !== 201)
+      throw new EngineError(
+        'failed',
+        `registry ${this.domain} rejected blob ${digest}: ${await registryErrorText(put)}`,
+      );
+    await put.body?.cancel();
+    return 'uploaded';
+  }
+
+  /**
+   * The spec's chunked upload: PATCH each `chunkSize` slice with its Content-Range, following the Location
+   * each answer gives, then PUT with the digest. Only one chunk is held in memory at a time.
+   */
+  async #uploadChunked(
+    repository: string,
+    { digest, size }: { digest: string; size: number },
+    body: Readable,
+    firstLocation: string,
+    chunkSize: number,
+    signal: AbortSignal | undefined,
+  ): Promise<'uploaded'> {
+    let location = firstLocation;
+    let offset = 0;
+    const send = async (chunk: Buffer) => {
+      const response = await this.request(
+        repository,
+        ['pull', 'push'],
+        new URL(location, this.baseUrl).toString(),
+        {
+          method: 'PATCH',
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(chunk.length),
+            'content-range': `${offset}-${offset + chunk.length - 1}`,
+          },
+          // Node's Buffers here are ArrayBuffer-backed (read from disk), so this is a view, not a copy.
+          body: new Uint8Array(chunk.buffer as ArrayBuffer, chunk.byteOffset, chunk.length),
+          signal,
+        },
+      );
+      if (response.status !== 202)
+        throw new EngineError(
+          'failed',
+          `registry ${this.domain} rejected a chunk of ${digest}: ${await registryErrorText(response)}`,
+        );
+      await response.body?.cancel();
+      offset += chunk.length;
+      location = response.headers.get('location') ?? location;
+    };
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      for await (const part of body as AsyncIterable<Buffer>) {
+        pending.push(part);
+        pendingBytes += part.length;
+        while (pendingBytes >= chunkSize) {
+          const all = Buffer.concat(pending);
+          await send(all.subarray(0, chunkSize));
+          pending = [all.subarray(chunkSize)];
+          pendingBytes = all.length - chunkSize;
+        }
+      }
+      if (pendingBytes > 0) await send(Buffer.concat(pending));
+    } finally {
+      body.destroy();
+    }
+    if (offset !== size)
+      throw new EngineError('failed', `blob ${digest} is ${offset} bytes locally, descriptor says ${size}`);
+    const url = new URL(location, this.baseUrl);
+    url.searchParams.set('digest', digest);
+    const put = await this.request(repository, ['pull', 'push'], url.toString(), {
+      method: 'PUT',
+      headers: { 'content-length': '0' },
+      signal,
+    });
     if (put.status !== 201)
       throw new EngineError(
         'failed',
@@ -370,7 +454,7 @@ export class RegistryClient {
 }
 
 function isReplayable(body: unknown): boolean {
-  return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 }
 
 function basic(credentials: RegistryCredentials): string {

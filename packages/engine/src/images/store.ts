@@ -66,6 +66,8 @@ export interface ImageStoreOptions {
   registryOptions?: Pick<RegistryClientOptions, 'retries' | 'backoff'>;
   /** Layers downloaded at once, like dockerd's max-concurrent-downloads. */
   concurrency?: number;
+  /** Upload blobs bigger than this in PATCH chunks of this size (for registries that cap request bodies). */
+  pushChunkSize?: number;
 }
 
 /** What a new image's blobs come from: a registry during pull, or local builders and archives. */
@@ -911,7 +913,11 @@ export class ImageStore implements ImageService {
                   });
                 return stream;
               },
-              { ...(mountFrom ? { mountFrom } : {}), signal: options.signal },
+              {
+                ...(mountFrom ? { mountFrom } : {}),
+                ...(this.#options.pushChunkSize ? { chunkSize: this.#options.pushChunkSize } : {}),
+                signal: options.signal,
+              },
             );
             if (isLayer) progress({ status: how === 'mounted' ? `Mounted from ${mountFrom}` : 'Pushed', id });
           }),
