@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -122,7 +122,11 @@ describe('image operations', () => {
   it('keeps its records across a restart', async () => {
     const id = await loadBusybox(engine);
     await engine.close();
+    // A damaged record costs only its own image, not the engine.
+    await writeFile(join(root, 'images', `${'a'.repeat(64)}.json`), '{"id": "not a digest"');
+    await writeFile(join(root, 'images', `${'b'.repeat(64)}.json`), '{"id": "sha256:x"}');
     engine = await Engine.open({ dataRoot: root });
+    expect(engine.images.list()).toHaveLength(1);
     expect((await engine.images.inspect('busybox')).Id).toBe(id);
     expect(engine.images.list()[0]?.Created).toBe(Date.parse('2024-01-01T00:00:00Z') / 1000);
   });

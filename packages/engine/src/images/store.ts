@@ -2,11 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { z } from 'zod';
 import { EngineError } from '../errors';
 import type { EventBus } from '../events';
 import { ContentStore, exists, writeFileAtomic } from './content';
 import {
   type Descriptor,
+  descriptorSchema,
   type ImageConfig,
   imageConfigSchema,
   indexSchema,
@@ -45,16 +47,17 @@ import type {
 import { unpackLayer } from './unpack';
 
 /** The persisted Docker view of one image; the image ID is its config digest, as in Docker. */
-interface ImageRecord {
-  id: string;
-  manifest: Descriptor; // the single-platform manifest, as stored in content/
-  index?: Descriptor; // the index/list it was chosen from, when pulled through one
-  repoTags: string[]; // canonical: docker.io/library/busybox:latest
-  repoDigests: string[]; // canonical: docker.io/library/busybox@sha256:… (the digest the registry serves)
-  chainIds: string[];
-  size: number; // uncompressed bytes of all layers
-  lastTagTime: string;
-}
+const imageRecordSchema = z.object({
+  id: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  manifest: descriptorSchema, // the single-platform manifest, as stored in content/
+  index: descriptorSchema.optional(), // the index/list it was chosen from, when pulled through one
+  repoTags: z.array(z.string()), // canonical: docker.io/library/busybox:latest
+  repoDigests: z.array(z.string()), // canonical: docker.io/library/busybox@sha256:… (what the registry served)
+  chainIds: z.array(z.string().regex(/^sha256:[0-9a-f]{64}$/)),
+  size: z.number(), // uncompressed bytes of all layers
+  lastTagTime: z.string(),
+});
+type ImageRecord = z.infer<typeof imageRecordSchema>;
 
 export interface ImageStoreOptions {
   dataRoot: string;
@@ -189,8 +192,16 @@ export class ImageStore implements ImageService {
     }
     for (const name of await readdir(this.#recordsDir)) {
       if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
-      const record = JSON.parse(await readFile(join(this.#recordsDir, name), 'utf8')) as ImageRecord;
-      this.#records.set(record.id, record);
+      let parsed: ReturnType<typeof imageRecordSchema.safeParse>;
+      try {
+        parsed = imageRecordSchema.safeParse(
+          JSON.parse(await readFile(join(this.#recordsDir, name), 'utf8')),
+        );
+      } catch {
+        continue; // truncated by a crash mid-write (records are written atomically, so only by hand)
+      }
+      // A damaged record is skipped rather than failing the whole engine; its content is collected below.
+      if (parsed.success) this.#records.set(parsed.data.id, parsed.data);
     }
     // A process that died between committing content and writing the record leaves orphans; nothing is in
     // flight yet, so whatever no record references can go.
