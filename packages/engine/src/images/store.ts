@@ -190,21 +190,25 @@ export class ImageStore implements ImageService {
       if (name.startsWith('.tmp-'))
         await rm(join(this.#snapshotsDir, name), { recursive: true, force: true });
     }
+    let damaged = false;
     for (const name of await readdir(this.#recordsDir)) {
       if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
-      let parsed: ReturnType<typeof imageRecordSchema.safeParse>;
+      let parsed: ReturnType<typeof imageRecordSchema.safeParse> | undefined;
       try {
         parsed = imageRecordSchema.safeParse(
           JSON.parse(await readFile(join(this.#recordsDir, name), 'utf8')),
         );
       } catch {
-        continue; // truncated by a crash mid-write (records are written atomically, so only by hand)
+        parsed = undefined; // records are written atomically, so only a hand edit gets here
       }
-      // A damaged record is skipped rather than failing the whole engine; its content is collected below.
-      if (parsed.success) this.#records.set(parsed.data.id, parsed.data);
+      // A damaged record costs its own image rather than the whole engine.
+      if (parsed?.success) this.#records.set(parsed.data.id, parsed.data);
+      else damaged = true;
     }
     // A process that died between committing content and writing the record leaves orphans; nothing is in
-    // flight yet, so whatever no record references can go.
+    // flight yet, so whatever no record references can go. Not when a record was damaged: its snapshots may
+    // still be lowerdirs of containers, and nothing here can tell.
+    if (damaged) return;
     const chains = (await readdir(this.#snapshotsDir))
       .filter((n) => /^[0-9a-f]{64}$/.test(n))
       .map((n) => `sha256:${n}`);
