@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../engine';
 import { EngineError } from '../errors';
 import type { EngineEvent } from '../events';
-import { importImage, layeredImage, loadBusybox } from '../testing/images';
+import { importImage, layeredImage, loadBusybox, pushBusybox } from '../testing/images';
+import { startRegistry } from '../testing/registry';
 
 describe('image operations', () => {
   let root: string;
@@ -80,6 +81,17 @@ describe('image operations', () => {
     expect(await readdir(join(root, 'content/blobs/sha256'))).toEqual([]);
     expect(events.map((e) => e.Action)).toEqual(['tag', 'untag', 'untag', 'delete']);
     await expect(engine.images.remove(id)).rejects.toSatisfy((e) => EngineError.is(e, 'not_found'));
+  });
+
+  it('removes a digest reference on its own while a tag still names the image', async () => {
+    await using registry = await startRegistry();
+    const reference = await pushBusybox(registry, 'bt-img/bydigest:1');
+    const pulled = await engine.images.pull(reference);
+    const digestRef = pulled.RepoDigests[0] as string;
+    expect(await engine.images.remove(digestRef)).toEqual([{ Untagged: digestRef }]);
+    expect((await engine.images.inspect(reference)).RepoDigests).toEqual([]);
+    // Now the tag is the last name: removing it deletes the image.
+    expect(await engine.images.remove(reference)).toContainEqual({ Deleted: pulled.Id });
   });
 
   it('keeps layers another image still uses', async () => {

@@ -789,6 +789,21 @@ export class ImageStore implements ImageService {
         await this.#writeIndex();
         return result;
       }
+      if (ref?.digest) {
+        // `rmi repo@sha256:…` drops that one reference; the image goes only if nothing else names it.
+        const digestRef = `${repositoryName(ref)}@${ref.digest}`;
+        const otherNames = record.repoTags.length + record.repoDigests.filter((d) => d !== digestRef).length;
+        if (
+          record.repoDigests.includes(digestRef) &&
+          (otherNames > 0 || (users.length > 0 && options.force))
+        ) {
+          record.repoDigests = record.repoDigests.filter((d) => d !== digestRef);
+          result.push({ Untagged: displayRef(digestRef) });
+          this.#events.emit('image', 'untag', record.id, { name: displayRef(digestRef) });
+          await this.#saveRecord(record);
+          return result;
+        }
+      }
       if (byId && record.repoTags.length > 1 && !options.force)
         throw new EngineError(
           'conflict',
