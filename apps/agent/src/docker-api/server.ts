@@ -144,7 +144,9 @@ export class DockerApiServer implements AsyncDisposable {
       const mapped = mapError(error);
       if (mapped.unexpected) log.error({ err: error }, 'docker api request failed');
       else log.debug({ status: mapped.status, message: mapped.message }, 'docker api request refused');
-      this.#answerError(ctx, res, mapped.status, mapped.message);
+      // A hijacked connection carries raw stdio now; an HTTP answer would corrupt it, so just end it.
+      if (upgrade?.hijacked) upgrade.socket.end();
+      else this.#answerError(ctx, res, mapped.status, mapped.message);
     } finally {
       // An upgrade request to an endpoint that answered plainly has no HTTP parser left on its socket: close it
       // once the answer is out rather than leave the client waiting.
@@ -191,7 +193,7 @@ async function prepareSocketPath(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   const stat = await lstat(path).catch(() => undefined);
   if (!stat) return;
-  if (!stat.isSocket()) throw new ApiError(500, `${path} exists and is not a socket`);
+  if (!stat.isSocket()) throw new Error(`${path} exists and is not a socket`);
   const inUse = await new Promise<boolean>((resolve) => {
     const probe = createConnection(path);
     probe.once('connect', () => {

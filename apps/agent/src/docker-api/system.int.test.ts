@@ -20,6 +20,19 @@ describe('docker api: system endpoints and transport', () => {
     if (docker) expect(s.gid).toBe(Number(docker.split(':')[2]));
   });
 
+  it('refuses to take over a socket another server is listening on', async () => {
+    const { DockerApiServer } = await import('./server');
+    const { pino } = await import('pino');
+    await expect(
+      DockerApiServer.listen({
+        socketPath: t.socket,
+        log: pino({ level: 'silent' }),
+        deps: { events: t.agent.engine.events, dataRoot: t.root, images: t.agent.engine.images },
+      }),
+    ).rejects.toThrow(/another server is listening/);
+    expect((await t.raw('GET', '/_ping')).status).toBe(200);
+  });
+
   it('docker version negotiates API 1.41 with the v28 CLI', async () => {
     const r = await t.docker([
       'version',
