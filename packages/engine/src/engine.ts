@@ -1,8 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { OciRuntime } from './containers/runtime';
+import { ContainerStore } from './containers/store';
 import { EventBus } from './events';
 import type { RegistryClientOptions, RegistryCredentials } from './images/registry';
 import { ImageStore } from './images/store';
+import type { ContainerNetworking } from './networks/types';
+import { VolumeStore } from './volumes/store';
 
 export interface EngineOptions {
   dataRoot: string;
@@ -15,6 +19,10 @@ export interface EngineOptions {
   registry?: Pick<RegistryClientOptions, 'retries' | 'backoff'>;
   /** Push blobs bigger than this in chunks of this size; unset means one streamed PUT per blob. */
   pushChunkSize?: number;
+  /** Bridge networking for containers; without it, `bridge` containers get a private loopback-only netns. */
+  networking?: ContainerNetworking;
+  /** Containers with restart policy always/unless-stopped that are down are started on open (Docker does). */
+  startPolicyContainers?: boolean;
 }
 
 /**
@@ -26,12 +34,23 @@ export class Engine implements AsyncDisposable {
   readonly runRoot: string;
   readonly events: EventBus;
   readonly images: ImageStore;
+  readonly volumes: VolumeStore;
+  readonly containers: ContainerStore;
 
-  private constructor(fields: { dataRoot: string; runRoot: string; events: EventBus; images: ImageStore }) {
+  private constructor(fields: {
+    dataRoot: string;
+    runRoot: string;
+    events: EventBus;
+    images: ImageStore;
+    volumes: VolumeStore;
+    containers: ContainerStore;
+  }) {
     this.dataRoot = fields.dataRoot;
     this.runRoot = fields.runRoot;
     this.events = fields.events;
     this.images = fields.images;
+    this.volumes = fields.volumes;
+    this.containers = fields.containers;
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -49,11 +68,23 @@ export class Engine implements AsyncDisposable {
       ...(options.pushChunkSize ? { pushChunkSize: options.pushChunkSize } : {}),
     });
     await images.warm();
-    return new Engine({ dataRoot, runRoot, events, images });
+    const volumes = await VolumeStore.open(dataRoot, events);
+    const containers = await ContainerStore.open({
+      dataRoot,
+      runRoot,
+      events,
+      images,
+      volumes,
+      runtime: new OciRuntime(runRoot),
+      ...(options.networking ? { networking: options.networking } : {}),
+    });
+    if (options.startPolicyContainers) await containers.startPolicyContainers();
+    return new Engine({ dataRoot, runRoot, events, images, volumes, containers });
   }
 
+  /** Stops watching; running containers keep running (they belong to conmon and runc). */
   async close(): Promise<void> {
-    // Nothing long-lived yet; containers and networks will stop their watchers here.
+    await this.containers.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,3 +1,15 @@
+export type { CreateContainerRequest, HostConfig, RestartPolicy } from './containers/config';
+export type { LogEntry, LogReadOptions } from './containers/logs';
+export type { ContainerState } from './containers/record';
+export type { Change } from './containers/rootfs';
+export type {
+  ContainerInspect,
+  ContainerStore,
+  ContainerSummary,
+  ExecSession,
+  ListOptions,
+  MountView,
+} from './containers/store';
 export { Engine, type EngineOptions } from './engine';
 export { EngineError, type EngineErrorCode, engineErrorCodes } from './errors';
 export {
@@ -17,3 +29,4 @@ export {
 export type { RegistryCredentials } from './images/registry';
 export type * from './images/types';
 export type * from './networks/types';
+export type { VolumeCreateRequest, VolumeInspect, VolumeStore } from './volumes/store';

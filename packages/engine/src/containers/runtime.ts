@@ -1,0 +1,295 @@
+/**
+ * runc driven through conmon, as podman does. conmon is the per-container monitor: it double-forks away from
+ * us, holds the container's stdio, writes the log file and the exit code, so containers and their logs
+ * outlive the agent. We talk to runc directly only for operations on an existing container (start, kill,
+ * pause, state, exec).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { EngineError } from '../errors';
+
+export interface RuntimeCreateOptions {
+  id: string;
+  name: string;
+  bundle: string;
+  logPath: string;
+  logSizeMax?: number;
+  persistDir: string;
+  tty: boolean;
+  stdin: boolean;
+}
+
+export interface RuntimeState {
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'creating';
+  pid: number;
+}
+
+export interface ExecProcess {
+  stdin: Writable | null;
+  stdout: Readable;
+  stderr: Readable;
+  pid: number | undefined;
+  exit: Promise<number>;
+}
+
+function findBinary(name: string, extraDirs: string[]): string {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(extraDirs)) {
+    if (!dir) continue;
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {}
+  }
+  throw new EngineError('unavailable', `${name} not found on PATH; install it (apt-get install ${name})`);
+}
+
+function run(file: string, args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          const detail = (stderr || stdout || error.message).trim();
+          reject(
+            new EngineError(
+              'failed',
+              `${args.find((a) => !a.startsWith('-')) ?? file}: ${runcMessage(detail)}`,
+            ),
+          );
+        } else resolve(stdout);
+      },
+    );
+  });
+}
+
+/** runc logs as logfmt (`level=error msg="..."`); keep the message only. */
+export function runcMessage(output: string): string {
+  const lines = output.split('\n').filter(Boolean);
+  const messages = lines.map(
+    (line) => /msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1]?.replace(/\\"/g, '"') ?? line,
+  );
+  return messages.join('; ') || output;
+}
+
+export class OciRuntime {
+  readonly runc: string;
+  readonly conmon: string;
+  readonly runcRoot: string;
+  readonly exitDir: string;
+  readonly socketDir: string;
+
+  constructor(runRoot: string) {
+    this.runc = findBinary('runc', ['/usr/sbin', '/usr/bin']);
+    this.conmon = findBinary('conmon', ['/usr/bin', '/usr/libexec/podman']);
+    this.runcRoot = join(runRoot, 'runc');
+    this.exitDir = join(runRoot, 'exits');
+    this.socketDir = join(runRoot, 's');
+  }
+
+  async prepare(): Promise<void> {
+    for (const dir of [this.runcRoot, this.exitDir, this.socketDir])
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+  }
+
+  #runcArgs(...args: string[]): string[] {
+    return ['--root', this.runcRoot, ...args];
+  }
+
+  /** Creates the container under conmon; resolves with its init pid once `runc create` returned. */
+  async create(options: RuntimeCreateOptions): Promise<number> {
+    await mkdir(options.persistDir, { recursive: true });
+    const args = [
+      '--api-version',
+      '1',
+      '-c',
+      options.id,
+      '-u',
+      options.id,
+      '-r',
+      this.runc,
+      '-b',
+      options.bundle,
+      '-p',
+      join(options.persistDir, 'pidfile'),
+      '-n',
+      options.name,
+      '--exit-dir',
+      this.exitDir,
+      '-0',
+      options.persistDir,
+      '-l',
+      `k8s-file:${options.logPath}`,
+      '--conmon-pidfile',
+      join(options.persistDir, 'conmon.pid'),
+      '--runtime-arg',
+      '--root',
+      '--runtime-arg',
+      this.runcRoot,
+      '--socket-dir-path',
+      this.socketDir,
+      '--full-attach',
+      '--log-level',
+      'error',
+    ];
+    if (options.logSizeMax) args.push('--log-size-max', String(options.logSizeMax));
+    if (options.tty) args.push('-t');
+    if (options.stdin) args.push('-i');
+    const child = spawn(this.conmon, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      detached: true,
+    });
+    return await readSyncPipe(child, options.id);
+  }
+
+  async start(id: string): Promise<void> {
+    await run(this.runc, this.#runcArgs('start', id));
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await run(this.runc, this.#runcArgs('kill', ...(all ? ['--all'] : []), id, signal));
+  }
+
+  async pause(id: string): Promise<void> {
+    await run(this.runc, this.#runcArgs('pause', id));
+  }
+
+  async resume(id: string): Promise<void> {
+    await run(this.runc, this.#runcArgs('resume', id));
+  }
+
+  async delete(id: string): Promise<void> {
+    try {
+      await run(this.runc, this.#runcArgs('delete', '--force', id));
+    } catch (error) {
+      if (!/does not exist|not exist/.test((error as Error).message)) throw error;
+    }
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    try {
+      const out = await run(this.runc, this.#runcArgs('state', id));
+      const parsed = JSON.parse(out) as { status: RuntimeState['status']; pid: number };
+      return { status: parsed.status, pid: parsed.pid };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `ps` output for the container's processes (`docker top`). */
+  async ps(id: string, psArgs: string[]): Promise<string> {
+    return run(this.runc, this.#runcArgs('ps', id, ...psArgs));
+  }
+
+  /** Runs a process in a running container; its stdio are pipes to us (exec sessions end with the agent). */
+  exec(id: string, processFile: string, options: { stdin: boolean }): ExecProcess {
+    const child = spawn(this.runc, this.#runcArgs('exec', '--process', processFile, id), {
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    const exit = new Promise<number>((resolve) => {
+      child.once('error', () => resolve(126));
+      child.once('close', (code, signal) => resolve(code ?? (signal ? 128 + signalNumber(signal) : 1)));
+    });
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout as Readable,
+      stderr: child.stderr as Readable,
+      pid: child.pid,
+      exit,
+    };
+  }
+
+  /** Exit code conmon recorded for the container, if it exited. */
+  async exitCode(id: string, persistDir: string): Promise<{ code: number; oom: boolean } | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(persistDir, 'exit'), 'utf8');
+    } catch {
+      try {
+        text = await readFile(join(this.exitDir, id), 'utf8');
+      } catch {
+        return undefined;
+      }
+    }
+    const code = Number.parseInt(text.trim(), 10);
+    let oom = false;
+    try {
+      await readFile(join(persistDir, 'oom'));
+      oom = true;
+    } catch {}
+    return { code: Number.isNaN(code) ? 255 : code, oom };
+  }
+}
+
+const signalNumbers: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
+
+function signalNumber(signal: string): number {
+  return signalNumbers[signal] ?? 0;
+}
+
+function readSyncPipe(child: ChildProcess, id: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const pipe = child.stdio[3] as Readable | undefined;
+    let data = '';
+    let stderr = '';
+    let settled = false;
+    const finish = (error: Error | undefined, pid?: number) => {
+      if (settled) return;
+      settled = true;
+      pipe?.destroy();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      child.unref();
+      if (error) reject(error);
+      else resolve(pid ?? 0);
+    };
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once('error', (error) =>
+      finish(new EngineError('unavailable', `conmon could not be started: ${error.message}`)),
+    );
+    pipe?.on('data', (chunk: Buffer) => {
+      data += chunk.toString();
+      // conmon writes one JSON object per message; the first carries the pid or a negative code + message.
+      const end = data.indexOf('}');
+      if (end === -1) return;
+      try {
+        const message = JSON.parse(data.slice(0, end + 1)) as { data: number; message?: string };
+        if (message.data < 0)
+          finish(
+            new EngineError(
+              'failed',
+              `runc create ${id.slice(0, 12)}: ${runcMessage(message.message ?? 'failed')}`,
+            ),
+          );
+        else finish(undefined, message.data);
+      } catch (error) {
+        finish(new EngineError('internal', `unreadable conmon sync message: ${(error as Error).message}`));
+      }
+    });
+    pipe?.once('end', () => {
+      if (!settled)
+        finish(
+          new EngineError(
+            'failed',
+            `conmon exited before the container was created: ${runcMessage(stderr.trim()) || 'no output'}`,
+          ),
+        );
+    });
+  });
+}
