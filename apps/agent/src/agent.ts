@@ -5,6 +5,7 @@
  */
 import { Engine, type EngineOptions } from '@berth/engine';
 import type { Logger } from 'pino';
+import { containerBackend } from './docker-api/engine-backend';
 import { DockerApiServer } from './docker-api/server';
 
 export interface AgentOptions {
@@ -40,13 +41,21 @@ export class Agent implements AsyncDisposable {
               events: engine.events,
               dataRoot: engine.dataRoot,
               images: engine.images,
-              counts: async () => ({
-                containers: 0,
-                running: 0,
-                paused: 0,
-                stopped: 0,
-                images: engine.images.list().length,
-              }),
+              containers: containerBackend(engine.containers),
+              execs: engine.containers,
+              volumes: engine.volumes,
+              counts: async () => {
+                const all = engine.containers.list({ all: true });
+                const running = all.filter((c) => c.State === 'running').length;
+                const paused = all.filter((c) => c.State === 'paused').length;
+                return {
+                  containers: all.length,
+                  running,
+                  paused,
+                  stopped: all.length - running - paused,
+                  images: engine.images.list().length,
+                };
+              },
             },
           })
         : undefined;

@@ -1292,21 +1292,16 @@ export class ContainerStore implements AsyncDisposable {
   ): AsyncGenerator<LogEntry> {
     const record = this.#find(idOrName);
     const attachedAt = record.state.Running ? Date.now() / 1000 : undefined;
-    let sawRunning = record.state.Running;
+    const startedBefore = record.state.StartedAt;
+    const from = options.logs ? {} : attachedAt !== undefined ? { since: attachedAt } : { tail: 0 };
     return readLogs(
       record.logPath,
-      {
-        stdout: options.stdout,
-        stderr: options.stderr,
-        follow: true,
-        ...(options.logs ? {} : attachedAt ? { since: attachedAt } : { tail: 0 }),
-      },
+      { stdout: options.stdout, stderr: options.stderr, follow: true, ...from },
       () => {
-        // Attached before start: keep following until the container has run and stopped.
-        if (record.state.Running || record.state.Restarting) sawRunning = true;
-        return (
-          (sawRunning && !record.state.Running && !record.state.Restarting) || !this.#records.has(record.id)
-        );
+        if (!this.#records.has(record.id)) return true;
+        if (record.state.Running || record.state.Restarting) return false;
+        // Attached before start: done once a run that began after the attach has ended.
+        return attachedAt !== undefined || record.state.StartedAt !== startedBefore;
       },
       signal,
     );
