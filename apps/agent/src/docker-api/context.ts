@@ -53,6 +53,41 @@ export function sendStatus(ctx: RequestContext, status: number): void {
   ctx.res.end();
 }
 
+/**
+ * On an upgraded connection the body arrives on the raw socket after the headers (Node hands us what came
+ * with them as `head`). Reads exactly Content-Length bytes and leaves the rest (stdin) in `head`.
+ */
+async function readUpgradeBody(
+  upgrade: NonNullable<RequestContext['upgrade']>,
+  length: number,
+): Promise<Buffer> {
+  if (!Number.isInteger(length) || length <= 0) return Buffer.alloc(0);
+  if (length > maxJsonBody) throw new ApiError(413, 'request body too large');
+  let buffered = upgrade.head;
+  while (buffered.length < length) {
+    const chunk = upgrade.socket.read() as Buffer | null;
+    if (chunk) {
+      buffered = Buffer.concat([buffered, chunk]);
+      continue;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        upgrade.socket.off('readable', done);
+        upgrade.socket.off('end', ended);
+        resolve();
+      };
+      const ended = () => {
+        upgrade.socket.off('readable', done);
+        reject(new ApiError(400, 'request body ended early'));
+      };
+      upgrade.socket.once('readable', done);
+      upgrade.socket.once('end', ended);
+    });
+  }
+  upgrade.head = buffered.subarray(length);
+  return buffered.subarray(0, length);
+}
+
 /** Reads and validates a JSON body. An empty body is `undefined` input to the schema. */
 export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema: S): Promise<z.output<S>> {
   const type = ctx.req.headers['content-type'];
@@ -61,14 +96,21 @@ export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema:
   // dockerd refuses a body declared as anything but JSON; the CLI always declares it.
   if (hasBody && type !== undefined && !/^application\/json\b/i.test(type))
     throw new ApiError(400, `unsupported Content-Type header (${type}): must be 'application/json'`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxJsonBody) throw new ApiError(413, 'request body too large');
-    chunks.push(chunk);
+  let text: string;
+  if (ctx.upgrade)
+    text = (await readUpgradeBody(ctx.upgrade, Number(ctx.req.headers['content-length'] ?? 0)))
+      .toString('utf8')
+      .trim();
+  else {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxJsonBody) throw new ApiError(413, 'request body too large');
+      chunks.push(chunk);
+    }
+    text = Buffer.concat(chunks).toString('utf8').trim();
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
   let value: unknown;
   if (text !== '') {
     try {

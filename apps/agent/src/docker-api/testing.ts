@@ -107,6 +107,9 @@ export async function startTestAgent(): Promise<TestAgent> {
     raw: (method, path, body, headers) => rawRequest(socket, method, path, body, headers),
     async [Symbol.asyncDispose]() {
       try {
+        // Containers outlive the agent by design; a test's own must not outlive the test.
+        for (const container of agent.engine.containers.list({ all: true }))
+          await agent.engine.containers.remove(container.Id, { force: true, volumes: true }).catch(() => {});
         await agent.close();
       } finally {
         await rm(root, { recursive: true, force: true });

@@ -3,8 +3,7 @@
  * `<RFC 3339 nano time> <stdout|stderr> <F|P> <text>`, where P marks a partial line continued by the next
  * record. Rotated files (`<log>.1`, oldest last) are read before the live one.
  */
-import { createReadStream, watch } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync, statSync, watch } from 'node:fs';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
@@ -22,6 +21,8 @@ export interface LogReadOptions {
   /** Seconds since the epoch, fractional. */
   since?: number;
   until?: number;
+  /** Follow from this byte offset of the live file, replaying nothing before it (attach). */
+  startOffset?: number;
 }
 
 /** `2026-11-23T07:30:00.123456789Z` or with an offset → nanoseconds since the epoch. */
@@ -97,99 +98,111 @@ function wanted(entry: LogEntry, options: LogReadOptions): boolean {
   return true;
 }
 
-async function readWhole(path: string): Promise<Buffer> {
-  try {
-    const handle = await open(path, 'r');
-    try {
-      return await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return Buffer.alloc(0);
-  }
-}
-
 /**
  * Reads the log; with `follow`, keeps reading new records (checked on change and every 50 ms) until
- * `isDone()` says the container stopped and the file was drained, or `signal` aborts.
+ * `isDone()` says the container stopped and the file was drained, or `signal` aborts. Following reads
+ * through an open descriptor, so a log removed with its container (`--rm`) is still read to its end; `pinned`
+ * is one opened by the caller at the moment that matters (attach).
  */
 export async function* readLogs(
   path: string,
   options: LogReadOptions,
   isDone: () => boolean,
   signal?: AbortSignal,
+  pinned?: number,
 ): AsyncGenerator<LogEntry> {
   const parser = new LogParser();
-  const initial = await readWhole(path);
-  let entries = parser.push(initial).filter((e) => wanted(e, options));
-  if (!options.follow) entries.push(...parser.flush().filter((e) => wanted(e, options)));
-  if (options.tail !== undefined) entries = options.tail === 0 ? [] : entries.slice(-options.tail);
-  for (const entry of entries) yield entry;
-  if (!options.follow) return;
-  let offset = initial.length;
-  let identity = await fileIdentity(path);
-  let wake: (() => void) | undefined;
-  const watcher = (() => {
-    try {
-      return watch(path, () => wake?.());
-    } catch {
-      return undefined;
-    }
-  })();
-  const onAbort = () => wake?.();
-  signal?.addEventListener('abort', onAbort);
+  let offset = options.startOffset ?? 0;
+  let fd = pinned;
   try {
-    for (;;) {
-      if (signal?.aborted) return;
-      const done = isDone();
-      const now = await fileIdentity(path);
-      if (now && identity && now.ino !== identity.ino) {
-        // conmon replaced the file on rotation: the rest of the old one is lost to us; start the new one.
-        offset = 0;
-        identity = now;
+    if (options.startOffset === undefined) {
+      fd ??= openIfExists(path);
+      const initial = fd === undefined ? Buffer.alloc(0) : readFrom(fd, 0, fstatSync(fd).size);
+      let entries = parser.push(initial).filter((e) => wanted(e, options));
+      if (!options.follow) entries.push(...parser.flush().filter((e) => wanted(e, options)));
+      if (options.tail !== undefined) entries = options.tail === 0 ? [] : entries.slice(-options.tail);
+      for (const entry of entries) yield entry;
+      offset = initial.length;
+    }
+    if (!options.follow) return;
+    let wake: (() => void) | undefined;
+    const watcher = (() => {
+      try {
+        return watch(path, () => wake?.());
+      } catch {
+        return undefined;
       }
-      if (now && now.size > offset) {
-        const chunk = await readRange(path, offset, now.size);
-        offset += chunk.length;
-        for (const entry of parser.push(chunk)) if (wanted(entry, options)) yield entry;
-        if (options.until !== undefined && Date.now() / 1000 > options.until) return;
-        continue;
+    })();
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        if (signal?.aborted) return;
+        const done = isDone();
+        fd ??= openIfExists(path);
+        if (fd !== undefined) {
+          const size = fstatSync(fd).size;
+          if (size > offset) {
+            const chunk = readFrom(fd, offset, size);
+            offset += chunk.length;
+            for (const entry of parser.push(chunk)) if (wanted(entry, options)) yield entry;
+            if (options.until !== undefined && Date.now() / 1000 > options.until) return;
+            continue;
+          }
+          const current = inodeOf(path);
+          if (current !== undefined && current !== fstatSync(fd).ino) {
+            // conmon replaced the file on rotation: the old one is drained; go on with the new one.
+            closeSync(fd);
+            fd = openIfExists(path);
+            offset = 0;
+            continue;
+          }
+        }
+        if (done) {
+          for (const entry of parser.flush()) if (wanted(entry, options)) yield entry;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 50);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
       }
-      if (done) {
-        for (const entry of parser.flush()) if (wanted(entry, options)) yield entry;
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+    } finally {
+      watcher?.close();
+      signal?.removeEventListener('abort', onAbort);
     }
   } finally {
-    watcher?.close();
-    signal?.removeEventListener('abort', onAbort);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
-async function fileIdentity(path: string): Promise<{ ino: number; size: number } | undefined> {
+export function openIfExists(path: string): number | undefined {
   try {
-    const info = await stat(path);
-    return { ino: info.ino, size: info.size };
+    return openSync(path, 'r');
   } catch {
     return undefined;
   }
 }
 
-function readRange(path: string, start: number, end: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    createReadStream(path, { start, end: end - 1 })
-      .on('data', (chunk) => chunks.push(chunk as Buffer))
-      .once('error', reject)
-      .once('end', () => resolve(Buffer.concat(chunks)));
-  });
+function inodeOf(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+function readFrom(fd: number, start: number, end: number): Buffer {
+  const out = Buffer.alloc(end - start);
+  let done = 0;
+  while (done < out.length) {
+    const n = readSync(fd, out, done, out.length - done, start + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return out.subarray(0, done);
 }

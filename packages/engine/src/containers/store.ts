@@ -4,7 +4,7 @@
  * running container is owned by conmon + runc, so this class can go away and come back.
  */
 import { randomBytes } from 'node:crypto';
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, fstatSync, watch } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import type { ImageService, ResolvedImage } from '../images/types';
 import type { ContainerNetworking, NetworkSetupResult, PortBinding } from '../networks/types';
 import { labelMatches, type VolumeStore } from '../volumes/store';
 import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
-import { type LogEntry, type LogReadOptions, readLogs } from './logs';
+import { type LogEntry, type LogReadOptions, openIfExists, readLogs } from './logs';
 import { MountSpecError, planMounts } from './mounts';
 import { generateName } from './names';
 import {
@@ -372,6 +372,8 @@ export class ContainerStore implements AsyncDisposable {
         mount.Source = this.#volumes.mountpoint(mount.Name);
       }
       await prepareInitLayer(this.#layout(id));
+      // conmon appends to it; it exists from create on so an attach made before start can hold it open.
+      await writeFile(join(dir, 'container.log'), '', { flag: 'a', mode: 0o640 });
       const record: ContainerRecord = {
         id,
         name: finalName,
@@ -1293,7 +1295,10 @@ export class ContainerStore implements AsyncDisposable {
     const record = this.#find(idOrName);
     const attachedAt = record.state.Running ? Date.now() / 1000 : undefined;
     const startedBefore = record.state.StartedAt;
-    const from = options.logs ? {} : attachedAt !== undefined ? { since: attachedAt } : { tail: 0 };
+    // The position is taken now, not when the reader first runs: `docker run` starts the container right
+    // after attaching, and output written in between must not be skipped.
+    const pinned = openIfExists(record.logPath);
+    const from = options.logs ? {} : { startOffset: pinned === undefined ? 0 : fstatSync(pinned).size };
     return readLogs(
       record.logPath,
       { stdout: options.stdout, stderr: options.stderr, follow: true, ...from },
@@ -1304,6 +1309,7 @@ export class ContainerStore implements AsyncDisposable {
         return attachedAt !== undefined || record.state.StartedAt !== startedBefore;
       },
       signal,
+      pinned,
     );
   }
 

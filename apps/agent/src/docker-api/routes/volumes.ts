@@ -34,7 +34,11 @@ export function registerVolumeRoutes(router: Router<Handler>, deps: VolumeDeps):
       );
     })
     .add('POST', '/volumes/prune', async (ctx) => {
-      sendJson(ctx, 200, await deps.volumes.prune(filtersParam(ctx.query)));
+      const filters = filtersParam(ctx.query);
+      // Before API 1.42 a prune removed every unused volume; since then only anonymous ones unless all=true.
+      const [major = 1, minor = 0] = ctx.apiVersion.split('.').map(Number);
+      if (major === 1 && minor < 42) filters.all = ['true'];
+      sendJson(ctx, 200, await deps.volumes.prune(filters));
     })
     .add('GET', '/volumes/{name}', async (ctx) => {
       sendJson(ctx, 200, deps.volumes.inspect(ctx.params.name ?? ''));

@@ -1,0 +1,269 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestAgent, type TestAgent } from './testing';
+
+describe('docker api: containers through the docker CLI', () => {
+  let t: TestAgent;
+  let registry: StartedRegistry;
+  let scratch: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const ref = await pushBusybox(registry, 'bt-api/busybox:1.0');
+    t = await startTestAgent();
+    scratch = await mkdtemp(join(tmpdir(), 'bt-api-files-'));
+    expect((await t.docker(['pull', '-q', ref])).code).toBe(0);
+    expect((await t.docker(['tag', ref, 'busybox'])).code).toBe(0);
+  });
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+    await registry?.[Symbol.asyncDispose]();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('run in the foreground prints stdout and stderr and exits with the container code; --rm removes it', async () => {
+    const r = await t.docker([
+      'run',
+      '--name',
+      'bt-fg',
+      'busybox',
+      'sh',
+      '-c',
+      'echo out; echo err >&2; exit 3',
+    ]);
+    expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    expect(
+      (await t.docker(['inspect', '--format', '{{.State.ExitCode}} {{.State.Status}}', 'bt-fg'])).stdout,
+    ).toBe('3 exited\n');
+    const rm = await t.docker(['run', '--rm', '--name', 'bt-rm', 'busybox', 'echo', 'gone']);
+    expect(rm).toMatchObject({ code: 0, stdout: 'gone\n' });
+    const inspect = await t.docker(['inspect', 'bt-rm']);
+    expect(inspect.code).toBe(1);
+    expect(inspect.stderr).toContain('No such object: bt-rm');
+    expect((await t.docker(['rm', 'bt-fg'])).code).toBe(0);
+  });
+
+  it('run applies -e, --env-file, -w, -u, --entrypoint, -l, --memory, --cpus', async () => {
+    const envFile = join(scratch, 'env');
+    await writeFile(envFile, '# comment\nFROM_FILE=yes\n');
+    const r = await t.docker([
+      'run',
+      '--rm',
+      '-e',
+      'A=1',
+      '--env-file',
+      envFile,
+      '-w',
+      '/tmp',
+      '-u',
+      'app',
+      '-l',
+      'bt.label=x',
+      '--memory',
+      '64m',
+      '--cpus',
+      '0.5',
+      '--entrypoint',
+      'sh',
+      'busybox',
+      '-c',
+      'echo $A $FROM_FILE $(pwd) $(id -u)',
+    ]);
+    expect(r).toMatchObject({ code: 0, stdout: '1 yes /tmp 1000\n' });
+  });
+
+  it('runs detached; ps, logs, exec, top, stop, start, restart, kill, pause, rename, wait, rm', async () => {
+    const run = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-d',
+      '-l',
+      'bt.role=web',
+      'busybox',
+      'sh',
+      '-c',
+      'echo started; trap "exit 0" TERM; while true; do sleep 0.1; done',
+    ]);
+    expect(run.code).toBe(0);
+    const id = run.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const ps = await t.docker([
+      'ps',
+      '--filter',
+      'label=bt.role=web',
+      '--format',
+      '{{.Names}} {{.Status}} {{.Command}}',
+    ]);
+    expect(ps.stdout).toMatch(/^bt-d Up .*"sh -c ech/);
+    expect(ps.stdout.trim().split('\n')).toHaveLength(1);
+    expect((await t.docker(['ps', '-q'])).stdout.trim()).toBe(id.slice(0, 12));
+    await expect
+      .poll(async () => (await t.docker(['logs', 'bt-d'])).stdout, { timeout: 5000 })
+      .toBe('started\n');
+    const timestamps = await t.docker(['logs', '-t', '--tail', '1', 'bt-d']);
+    expect(timestamps.stdout).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z started\n$/);
+    const exec = await t.docker(['exec', 'bt-d', 'sh', '-c', 'echo from-exec; exit 4']);
+    expect(exec).toMatchObject({ code: 4, stdout: 'from-exec\n' });
+    const stdin = await t.docker(['exec', '-i', 'bt-d', 'cat'], { input: 'piped\n' });
+    expect(stdin).toMatchObject({ code: 0, stdout: 'piped\n' });
+    const top = await t.docker(['top', 'bt-d']);
+    expect(top.stdout).toContain('sleep');
+    expect((await t.docker(['pause', 'bt-d'])).code).toBe(0);
+    expect((await t.docker(['ps', '--filter', 'status=paused', '-q'])).stdout.trim()).toBe(id.slice(0, 12));
+    expect((await t.docker(['unpause', 'bt-d'])).code).toBe(0);
+    const stop = await t.docker(['stop', 'bt-d']);
+    expect(stop).toMatchObject({ code: 0, stdout: 'bt-d\n' });
+    expect((await t.docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'bt-d'])).stdout).toBe(
+      'exited 0\n',
+    );
+    expect((await t.docker(['start', 'bt-d'])).code).toBe(0);
+    expect((await t.docker(['restart', '-t', '1', 'bt-d'])).code).toBe(0);
+    expect((await t.docker(['inspect', '-f', '{{.State.Running}}', 'bt-d'])).stdout).toBe('true\n');
+    expect((await t.docker(['rename', 'bt-d', 'bt-d2'])).code).toBe(0);
+    const rmRunning = await t.docker(['rm', 'bt-d2']);
+    expect(rmRunning.code).toBe(1);
+    expect(rmRunning.stderr).toContain('cannot remove a running container');
+    const wait = t.docker(['wait', 'bt-d2']);
+    expect((await t.docker(['kill', 'bt-d2'])).code).toBe(0);
+    expect((await wait).stdout).toBe('137\n');
+    expect((await t.docker(['ps', '-a', '--filter', 'exited=137', '--format', '{{.Names}}'])).stdout).toBe(
+      'bt-d2\n',
+    );
+    expect((await t.docker(['rm', '-f', 'bt-d2'])).code).toBe(0);
+  });
+
+  it('create then start -a; diff lists changes', async () => {
+    const create = await t.docker([
+      'create',
+      '--name',
+      'bt-c',
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir /made; echo hi > /made/f; echo attached',
+    ]);
+    expect(create.code).toBe(0);
+    const start = await t.docker(['start', '-a', 'bt-c']);
+    expect(start).toMatchObject({ code: 0, stdout: 'attached\n' });
+    const diff = await t.docker(['diff', 'bt-c']);
+    expect(diff.stdout).toBe('A /made\nA /made/f\n');
+    expect((await t.docker(['rm', 'bt-c'])).code).toBe(0);
+  });
+
+  it('volumes: -v named, bind, anonymous, --mount; volume create/ls/inspect/rm/prune; rm -v', async () => {
+    const hostFile = join(scratch, 'bind');
+    await writeFile(join(scratch, 'hello'), 'from host\n');
+    expect((await t.docker(['volume', 'create', '--label', 'bt=1', 'bt-vol'])).stdout).toBe('bt-vol\n');
+    expect(
+      (await t.docker(['volume', 'ls', '--filter', 'label=bt=1', '--format', '{{.Name}} {{.Driver}}']))
+        .stdout,
+    ).toBe('bt-vol local\n');
+    const writer = await t.docker([
+      'run',
+      '--name',
+      'bt-vols',
+      '-v',
+      'bt-vol:/data',
+      '-v',
+      `${scratch}:/host`,
+      '-v',
+      '/anon',
+      '--mount',
+      `type=bind,source=${scratch},target=/ro,readonly`,
+      'busybox',
+      'sh',
+      '-c',
+      'echo kept > /data/f; cat /host/hello; echo made > /host/bind; touch /ro/x 2>/dev/null || echo ro',
+    ]);
+    expect(writer).toMatchObject({ code: 0, stdout: 'from host\nro\n' });
+    expect(await readFile(hostFile, 'utf8')).toBe('made\n');
+    const reader = await t.docker([
+      'run',
+      '--rm',
+      '--mount',
+      'source=bt-vol,target=/data',
+      'busybox',
+      'cat',
+      '/data/f',
+    ]);
+    expect(reader.stdout).toBe('kept\n');
+    const inUse = await t.docker(['volume', 'rm', 'bt-vol']);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toContain('volume is in use');
+    const anonymous = (
+      await t.docker([
+        'inspect',
+        '-f',
+        '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}',
+        'bt-vols',
+      ])
+    ).stdout.trim();
+    expect(anonymous).toMatch(/^[0-9a-f]{64}$/);
+    expect((await t.docker(['rm', '-v', 'bt-vols'])).code).toBe(0);
+    expect((await t.docker(['volume', 'inspect', anonymous])).code).toBe(1);
+    expect(JSON.parse((await t.docker(['volume', 'inspect', 'bt-vol'])).stdout)[0]).toMatchObject({
+      Name: 'bt-vol',
+      Driver: 'local',
+    });
+    const prune = await t.docker(['volume', 'prune', '-f']);
+    expect(prune.stdout).toContain('bt-vol');
+    expect((await t.docker(['volume', 'ls', '-q'])).stdout).toBe('');
+  });
+
+  it('restart policy on-failure shows in inspect and ps', async () => {
+    const r = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-rp',
+      '--restart',
+      'on-failure:2',
+      'busybox',
+      'sh',
+      '-c',
+      'exit 1',
+    ]);
+    expect(r.code).toBe(0);
+    await expect
+      .poll(
+        async () =>
+          (await t.docker(['inspect', '-f', '{{.RestartCount}} {{.State.Status}}', 'bt-rp'])).stdout,
+        { timeout: 10_000 },
+      )
+      .toBe('2 exited\n');
+    expect((await t.docker(['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', 'bt-rp'])).stdout).toBe(
+      'on-failure\n',
+    );
+    expect((await t.docker(['rm', 'bt-rp'])).code).toBe(0);
+  });
+
+  it('errors read like dockerd: unknown container, bad name, running start', async () => {
+    const missing = await t.docker(['start', 'bt-nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('No such container: bt-nope');
+    const badName = await t.docker(['create', '--name', 'bad name!', 'busybox', 'true']);
+    expect(badName.code).not.toBe(0);
+    expect(badName.stderr).toContain('Invalid container name');
+    const noImage = await t.docker(['run', '--pull', 'never', 'bt-none:1', 'true']);
+    expect(noImage.code).toBe(125);
+    expect(noImage.stderr).toMatch(/No such image: bt-none:1/);
+  });
+
+  it('info counts containers; container prune removes stopped ones', async () => {
+    const counts = async () =>
+      (await t.docker(['info', '--format', '{{.Containers}} {{.ContainersStopped}}'])).stdout
+        .trim()
+        .split(' ')
+        .map(Number);
+    const [before = 0, stoppedBefore = 0] = await counts();
+    await t.docker(['run', '--name', 'bt-p1', 'busybox', 'true']);
+    expect(await counts()).toEqual([before + 1, stoppedBefore + 1]);
+    const prune = await t.docker(['container', 'prune', '-f']);
+    expect(prune.code).toBe(0);
+    expect((await t.docker(['ps', '-aq', '--filter', 'status=exited'])).stdout).toBe('');
+  });
+});
