@@ -5,7 +5,7 @@
  * pause, state, exec).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -136,6 +136,14 @@ export class OciRuntime {
       '--full-attach',
       '--log-level',
       'error',
+      // conmon cleans the runtime state up itself as soon as the container exits, in parallel with our own
+      // exit handling, so `remove` right after `wait` rarely has a runc call left to make.
+      '--exit-command',
+      this.runc,
+      ...['--root', this.runcRoot, 'delete', '--force', options.id].flatMap((arg) => [
+        '--exit-command-arg',
+        arg,
+      ]),
     ];
     if (options.logSizeMax) args.push('--log-size-max', String(options.logSizeMax));
     if (options.tty) args.push('-t');
@@ -164,7 +172,13 @@ export class OciRuntime {
     await run(this.runc, this.#runcArgs('resume', id));
   }
 
+  /** Whether runc still keeps state for the container (a created, running or not yet cleaned-up one). */
+  hasState(id: string): boolean {
+    return existsSync(join(this.runcRoot, id));
+  }
+
   async delete(id: string): Promise<void> {
+    if (!this.hasState(id)) return;
     try {
       await run(this.runc, this.#runcArgs('delete', '--force', id));
     } catch (error) {

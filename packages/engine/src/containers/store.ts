@@ -762,7 +762,7 @@ export class ContainerStore implements AsyncDisposable {
 
   async #handleExit(record: ContainerRecord, exit: { code: number; oom: boolean }): Promise<void> {
     if (!record.state.Running && !record.state.Restarting) return;
-    await this.#runtime.delete(record.id).catch(() => {});
+    // runc's state is removed by conmon's exit command; start and remove delete whatever is left.
     if (
       this.#networking &&
       record.hostConfig.NetworkMode !== 'host' &&
@@ -1015,9 +1015,8 @@ export class ContainerStore implements AsyncDisposable {
     const timer = this.#restartTimers.get(record.id);
     if (timer) clearTimeout(timer);
     this.#restartTimers.delete(record.id);
-    await this.#runtime.delete(record.id).catch(() => {});
     const layout = this.#layout(record.id);
-    await unmountRootfs(layout);
+    await Promise.all([this.#runtime.delete(record.id).catch(() => {}), unmountRootfs(layout)]);
     this.#records.delete(record.id);
     for (const [id, exec] of this.#execs) if (exec.containerId === record.id) this.#execs.delete(id);
     await rm(layout.dir, { recursive: true, force: true });

@@ -1,0 +1,122 @@
+/**
+ * Container start benchmark, one run, three contenders on the same busybox rootfs:
+ *   - Berth's engine: create, start, wait, remove of `true` (network none), in process;
+ *   - raw runc: `runc run` of a prepared bundle (the floor: no monitor, no overlay, no bookkeeping);
+ *   - dockerd 20.10: `docker run --rm --network none busybox true` through its socket.
+ * Prints medians and the ratios Berth/runc and dockerd/Berth.
+ *
+ *   npx tsx bench/start/run.ts [--rounds 20] [--only berth,runc,dockerd]
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startReferenceDockerd } from '@berth/agent/docker-api/reference';
+import { runDocker } from '@berth/agent/docker-api/testing';
+import { Engine } from '@berth/engine';
+import { busyboxEntries, loadBusybox, pushBusybox, tarBytes } from '@berth/engine/testing/images';
+import { startRegistry } from '@berth/engine/testing/registry';
+
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '20' }, only: { type: 'string' } },
+});
+const rounds = Number(values.rounds);
+const only = new Set((values.only ?? 'berth,runc,dockerd').split(','));
+
+function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function run(file: string, args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { cwd }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`${file}: ${stderr || error.message}`)) : resolve(),
+    );
+  });
+}
+
+async function time(task: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await task();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+async function sample(name: string, task: () => Promise<void>): Promise<number | undefined> {
+  try {
+    await task(); // warm-up
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) samples.push(await time(task));
+    const m = median(samples);
+    console.info(
+      `${name.padEnd(8)} median ${m.toFixed(1)} ms  (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`,
+    );
+    return m;
+  } catch (error) {
+    console.info(`${name} could not finish: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+const work = await mkdtemp('/tmp/bt-bench-start-');
+const results: Record<string, number | undefined> = {};
+try {
+  if (only.has('berth')) {
+    await using engine = await Engine.open({ dataRoot: join(work, 'berth') });
+    await loadBusybox(engine);
+    results.berth = await sample('berth', async () => {
+      const { Id } = await engine.containers.create({
+        Image: 'busybox',
+        Cmd: ['true'],
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await engine.containers.start(Id);
+      const { StatusCode } = await engine.containers.wait(Id);
+      if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
+      await engine.containers.remove(Id);
+    });
+  }
+  if (only.has('runc')) {
+    // The same rootfs, unpacked once; `runc spec` defaults plus a private network namespace.
+    const bundle = join(work, 'runc-bundle');
+    const rootfs = join(bundle, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    await writeFile(join(work, 'rootfs.tar'), await tarBytes(await busyboxEntries()));
+    await run('tar', ['-xf', join(work, 'rootfs.tar'), '-C', rootfs]);
+    await run('runc', ['spec'], bundle);
+    const { readFile } = await import('node:fs/promises');
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
+    spec.process.terminal = false;
+    spec.process.args = ['true'];
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    const root = join(work, 'runc-root');
+    let n = 0;
+    results.runc = await sample('runc', () =>
+      run('runc', ['--root', root, 'run', '--bundle', bundle, `bt-bench-${n++}`]),
+    );
+  }
+  if (only.has('dockerd')) {
+    await using registry = await startRegistry();
+    const image = await pushBusybox(registry, 'bt-bench/busybox:1');
+    await using dockerd = await startReferenceDockerd();
+    const config = join(work, 'docker-config');
+    const docker = async (args: string[]) => {
+      const r = await runDocker(dockerd.host, config, args);
+      if (r.code !== 0) throw new Error(`docker ${args[0]}: ${r.stderr.trim()}`);
+    };
+    await docker(['pull', '-q', image]);
+    results.dockerd = await sample('dockerd', () =>
+      docker(['run', '--rm', '--network', 'none', image, 'true']),
+    );
+  }
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
+const { berth, runc, dockerd } = results;
+console.info(`\nrounds=${rounds} (medians of create+start+wait+remove of \`true\`)`);
+if (berth && runc) console.info(`berth / runc    ${(berth / runc).toFixed(2)}x  (target <= 2x)`);
+if (berth && dockerd)
+  console.info(`dockerd / berth ${(dockerd / berth).toFixed(2)}x  (>1 means Berth is faster)`);
