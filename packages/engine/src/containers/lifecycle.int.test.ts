@@ -45,7 +45,7 @@ function processAlive(pid: number): boolean {
 describe('containers on runc + conmon', () => {
   let root: string;
   let engine: Engine;
-  let events: EngineEvent[];
+  let events: EngineEvent[] = [];
   const created: string[] = [];
 
   beforeAll(async () => {
@@ -327,6 +327,28 @@ describe('containers on runc + conmon', () => {
     expect(engine.containers.inspect(long.Id).State.ExitCode).toBe(137);
   });
 
+  it('repairs what an agent killed mid-operation left (state edited on disk to inject the crash)', async () => {
+    // Killed inside create: a container directory without its record.
+    const orphan = join(root, 'containers', 'a'.repeat(64));
+    await mkdir(join(orphan, 'upper'), { recursive: true });
+    // Killed between `runc start` and saving the record: the record still says created.
+    const { Id } = await engine.containers.create({ Image: 'busybox', Cmd: ['sleep', '1000'] });
+    created.push(Id);
+    await engine.containers.start(Id);
+    const pid = engine.containers.inspect(Id).State.Pid;
+    const recordFile = join(root, 'containers', Id, 'container.json');
+    const record = JSON.parse(await readFile(recordFile, 'utf8'));
+    record.state = { ...record.state, Status: 'created', Running: false, Pid: 0 };
+    await writeFile(recordFile, JSON.stringify(record));
+    await engine.close();
+    engine = await Engine.open({ dataRoot: root });
+    engine.events.on((e) => events.push(e));
+    expect(existsSync(orphan)).toBe(false);
+    expect(engine.containers.inspect(Id).State).toMatchObject({ Running: true, Pid: pid, Status: 'running' });
+    await engine.containers.stop(Id, { timeout: 1 });
+    expect(processAlive(pid)).toBe(false);
+  });
+
   it('mounts named, anonymous and bind volumes; copies image content into a new volume; removes anonymous ones with -v', async () => {
     const host = await mkdtemp(join(tmpdir(), 'bt-bind-'));
     try {
@@ -423,6 +445,56 @@ describe('containers on runc + conmon', () => {
     });
     created.push(dropped.id);
     expect(dropped.out).toMatch(/CapEff:\s+0000000000000400/);
+  });
+
+  it('reports a container whose process the kernel OOM-killed', async () => {
+    events = [];
+    const result = await run(engine, {
+      Cmd: ['sh', '-c', 'head -c 300m /dev/zero | tail'],
+      HostConfig: { Memory: 32 * 1024 * 1024, NetworkMode: 'none' },
+    });
+    created.push(result.id);
+    expect(result.code).toBe(137);
+    expect(engine.containers.inspect(result.id).State).toMatchObject({ OOMKilled: true, ExitCode: 137 });
+    expect(events.filter((e) => e.Actor.ID === result.id).map((e) => e.Action)).toContain('oom');
+  });
+
+  it('isolates: no host processes visible, masked and read-only /proc paths refuse', async () => {
+    const result = await run(engine, {
+      Cmd: [
+        'sh',
+        '-c',
+        'ps -o pid,comm | tail -n +2 | wc -l; (echo b > /proc/sysrq-trigger) 2>/dev/null || echo sysrq-refused; wc -c < /proc/timer_list; cat /proc/keys | wc -c; (echo 1 > /proc/sys/kernel/panic) 2>/dev/null || echo sys-ro',
+      ],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    created.push(result.id);
+    const [processes, ...rest] = result.out.trim().split('\n');
+    // sh, ps, tail and wc: only the container's own processes.
+    expect(Number(processes)).toBeLessThanOrEqual(4);
+    // timer_list and keys are readable on the host (see the test's premise) and masked (empty) inside.
+    expect(rest).toEqual(['sysrq-refused', '0', '0', 'sys-ro']);
+  });
+
+  it('caps the log file at max-size (conmon starts it afresh) and keeps following across the cut', async () => {
+    const { Id } = await engine.containers.create({
+      Image: 'busybox',
+      Cmd: [
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; echo last',
+      ],
+      HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'k8s-file', Config: { 'max-size': '8k' } } },
+    });
+    created.push(Id);
+    await engine.containers.start(Id);
+    await engine.containers.wait(Id);
+    const info = await import('node:fs/promises').then((fs) =>
+      fs.stat(engine.containers.inspect(Id).LogPath),
+    );
+    expect(info.size).toBeLessThanOrEqual(8 * 1024 + 200);
+    const text = await output(engine, Id);
+    expect(text.endsWith('last\n')).toBe(true);
   });
 
   it('networks: none has only loopback, host shares the host stack and name', async () => {

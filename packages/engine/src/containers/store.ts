@@ -187,13 +187,19 @@ export class ContainerStore implements AsyncDisposable {
     await mkdir(store.#root, { recursive: true, mode: 0o710 });
     await options.runtime.prepare();
     for (const id of await readdir(store.#root)) {
+      let text: string;
       try {
-        const record = containerRecordSchema.parse(
-          JSON.parse(await readFile(join(store.#root, id, 'container.json'), 'utf8')),
-        );
+        text = await readFile(join(store.#root, id, 'container.json'), 'utf8');
+      } catch {
+        // No record at all: the agent died inside create (before the record) or remove (after it went).
+        if (/^[0-9a-f]{64}$/.test(id)) await store.#discardLeftover(id);
+        continue;
+      }
+      try {
+        const record = containerRecordSchema.parse(JSON.parse(text));
         store.#records.set(record.id, record);
       } catch {
-        // A damaged or half-written record: the directory stays for inspection, the container is skipped.
+        // A damaged record: the directory stays for inspection, the container is skipped.
       }
     }
     options.images.setUsage((imageId) =>
@@ -216,9 +222,34 @@ export class ContainerStore implements AsyncDisposable {
   }
 
   /** After an agent restart: reconcile records with what runc reports, then honour restart policies. */
+  async #discardLeftover(id: string): Promise<void> {
+    const layout = this.#layout(id);
+    await this.#runtime.kill(id, 'SIGKILL', true).catch(() => {});
+    await this.#runtime.delete(id).catch(() => {});
+    await unmountRootfs(layout).catch(() => {});
+    await rm(layout.dir, { recursive: true, force: true });
+  }
+
   async #recover(): Promise<void> {
     for (const record of this.#records.values()) {
-      if (!record.state.Running && !record.state.Restarting) continue;
+      if (!record.state.Running && !record.state.Restarting) {
+        // The agent died between `runc start` and saving the record: the container runs; adopt it.
+        const state = this.#runtime.hasState(record.id) ? await this.#runtime.state(record.id) : undefined;
+        if (state?.status === 'running' || state?.status === 'paused') {
+          record.state = {
+            ...record.state,
+            Status: state.status,
+            Running: true,
+            Paused: state.status === 'paused',
+            Pid: state.pid,
+            Error: '',
+            StartedAt: new Date().toISOString(),
+            FinishedAt: zeroTime,
+          };
+          await this.#save(record);
+        } else if (state) await this.#runtime.delete(record.id).catch(() => {});
+        continue;
+      }
       const state = await this.#runtime.state(record.id);
       if (state && (state.status === 'running' || state.status === 'paused')) {
         record.state.Paused = state.status === 'paused';
