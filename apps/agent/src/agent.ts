@@ -42,7 +42,7 @@ export class Agent implements AsyncDisposable {
               dataRoot: engine.dataRoot,
               images: engine.images,
               containers: containerBackend(engine.containers),
-              execs: engine.containers,
+              containerStore: engine.containers,
               volumes: engine.volumes,
               counts: async () => {
                 const all = engine.containers.list({ all: true });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,51 @@ describe('docker api: containers through the docker CLI', () => {
     const prune = await t.docker(['volume', 'prune', '-f']);
     expect(prune.stdout).toContain('bt-vol');
     expect((await t.docker(['volume', 'ls', '-q'])).stdout).toBe('');
+  });
+
+  it('cp copies both ways, running or stopped, and never follows a container symlink onto the host', async () => {
+    const run = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-cp',
+      'busybox',
+      'sh',
+      '-c',
+      'echo inside > /tmp/f; ln -s /etc /tmp/hostetc; sleep 1000',
+    ]);
+    expect(run.code).toBe(0);
+    await expect
+      .poll(async () => (await t.docker(['exec', 'bt-cp', 'ls', '/tmp'])).stdout, { timeout: 5000 })
+      .toContain('hostetc');
+    const out = join(scratch, 'from-ctr');
+    const first = await t.docker(['cp', 'bt-cp:/tmp/f', out]);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(await readFile(out, 'utf8')).toBe('inside\n');
+    // Through the container's absolute symlink: the container's /etc/hostname, not the host's.
+    const hostnameCopy = join(scratch, 'hostname-copy');
+    expect((await t.docker(['cp', 'bt-cp:/tmp/hostetc/hostname', hostnameCopy])).code).toBe(0);
+    expect((await readFile(hostnameCopy, 'utf8')).trim()).toBe(
+      (await t.docker(['inspect', '-f', '{{.Config.Hostname}}', 'bt-cp'])).stdout.trim(),
+    );
+    const marker = join(scratch, 'bt-cp-marker');
+    await writeFile(marker, 'copied in\n');
+    const copyIn = await t.docker(['cp', marker, 'bt-cp:/tmp/hostetc/']);
+    expect(copyIn.stderr).toBe('');
+    expect(copyIn.code).toBe(0);
+    expect(existsSync('/etc/bt-cp-marker')).toBe(false);
+    expect((await t.docker(['exec', 'bt-cp', 'cat', '/etc/bt-cp-marker'])).stdout).toBe('copied in\n');
+    expect((await t.docker(['cp', marker, 'bt-cp:/tmp/renamed'])).code).toBe(0);
+    expect((await t.docker(['exec', 'bt-cp', 'cat', '/tmp/renamed'])).stdout).toBe('copied in\n');
+    const missing = await t.docker(['cp', 'bt-cp:/nope', out]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('Could not find the file /nope in container');
+    expect((await t.docker(['stop', '-t', '0', 'bt-cp'])).code).toBe(0);
+    const stopped = join(scratch, 'from-stopped');
+    expect((await t.docker(['cp', 'bt-cp:/tmp/renamed', stopped])).code).toBe(0);
+    expect(await readFile(stopped, 'utf8')).toBe('copied in\n');
+    expect((await t.docker(['rm', 'bt-cp'])).code).toBe(0);
   });
 
   it('restart policy on-failure shows in inspect and ps', async () => {

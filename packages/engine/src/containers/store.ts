@@ -5,16 +5,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type FSWatcher, fstatSync, watch } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { EngineError } from '../errors';
 import type { EventBus } from '../events';
+import { mediaTypes } from '../images/oci';
 import type { ImageService, ResolvedImage } from '../images/types';
+import { unpackLayer } from '../images/unpack';
 import type { ContainerNetworking, NetworkSetupResult, PortBinding } from '../networks/types';
 import { labelMatches, type VolumeStore } from '../volumes/store';
+import { type PathStat, resolveInRoot, statInRoot, tarPath } from './archive';
 import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
 import { type LogEntry, type LogReadOptions, openIfExists, readLogs } from './logs';
 import { MountSpecError, planMounts } from './mounts';
@@ -1378,6 +1381,65 @@ export class ContainerStore implements AsyncDisposable {
       await handle.write(`1 ${height} ${width}\n`);
     } finally {
       await handle.close();
+    }
+  }
+
+  // ---- docker cp ----
+
+  /** The container's root as it sees it: its mount namespace while running, its overlay mounted otherwise. */
+  async #copyRoot(record: ContainerRecord): Promise<{ root: string; release: () => Promise<void> }> {
+    if (record.state.Running && record.state.Pid > 0)
+      return { root: `/proc/${record.state.Pid}/root`, release: async () => {} };
+    const layout = this.#layout(record.id);
+    await mountRootfs(layout, this.#images.snapshotDirs(record.imageId));
+    return {
+      root: layout.merged,
+      release: () =>
+        this.#lock.run(record.id, async () => {
+          if (!record.state.Running) await unmountRootfs(layout).catch(() => {});
+        }),
+    };
+  }
+
+  async statPath(idOrName: string, path: string): Promise<PathStat> {
+    const record = this.#find(idOrName);
+    const { root, release } = await this.#copyRoot(record);
+    try {
+      return (await statInRoot(root, path)).stat;
+    } finally {
+      await release();
+    }
+  }
+
+  async archive(idOrName: string, path: string): Promise<{ stat: PathStat; stream: Readable }> {
+    const record = this.#find(idOrName);
+    const { root, release } = await this.#copyRoot(record);
+    try {
+      const { hostPath, stat } = await statInRoot(root, path);
+      const stream = tarPath(hostPath);
+      stream.once('close', () => void release());
+      return { stat, stream };
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  /** Unpacks a tar into a directory of the container; entries that would leave it are skipped. */
+  async extractArchive(idOrName: string, path: string, source: Readable): Promise<void> {
+    const record = this.#find(idOrName);
+    if (record.hostConfig.ReadonlyRootfs)
+      throw new EngineError('forbidden', 'container rootfs is marked read-only');
+    const { root, release } = await this.#copyRoot(record);
+    try {
+      const dir = await resolveInRoot(root, path, true);
+      const info = await lstat(dir).catch(() => undefined);
+      if (!info) throw new EngineError('not_found', `Could not find the file ${path} in container`);
+      if (!info.isDirectory())
+        throw new EngineError('invalid_argument', `extraction point is not a directory: ${path}`);
+      await unpackLayer(source, mediaTypes.ociLayer, dir);
+    } finally {
+      await release();
     }
   }
 

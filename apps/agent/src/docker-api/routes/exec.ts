@@ -7,7 +7,7 @@ import type { Router } from '../router';
 import { encodeOutput } from '../stdio';
 
 export interface ExecDeps {
-  execs: ContainerStore;
+  containerStore: ContainerStore;
 }
 
 const startBody = z.looseObject({ Detach: z.boolean().optional(), Tty: z.boolean().optional() });
@@ -16,8 +16,11 @@ function start(deps: ExecDeps): Handler {
   return async (ctx) => {
     const execId = ctx.params.id ?? '';
     const body = (await readJson(ctx, startBody.optional())) ?? {};
-    const info = deps.execs.execInspect(execId) as { ProcessConfig: { tty: boolean }; OpenStdin: boolean };
-    const session = await deps.execs.execStart(execId);
+    const info = deps.containerStore.execInspect(execId) as {
+      ProcessConfig: { tty: boolean };
+      OpenStdin: boolean;
+    };
+    const session = await deps.containerStore.execStart(execId);
     if (body.Detach) {
       session.stdout.resume();
       session.stderr.resume();
@@ -67,15 +70,15 @@ export function registerExecRoutes(router: Router<Handler>, deps: ExecDeps): voi
   router
     .add('POST', '/containers/{id}/exec', async (ctx) => {
       const body = await readJson(ctx, z.looseObject({}));
-      sendJson(ctx, 201, deps.execs.execCreate(ctx.params.id ?? '', body));
+      sendJson(ctx, 201, deps.containerStore.execCreate(ctx.params.id ?? '', body));
     })
     .add('POST', '/exec/{id}/start', start(deps))
     .add('GET', '/exec/{id}/json', async (ctx) => {
-      sendJson(ctx, 200, deps.execs.execInspect(ctx.params.id ?? ''));
+      sendJson(ctx, 200, deps.containerStore.execInspect(ctx.params.id ?? ''));
     })
     .add('POST', '/exec/{id}/resize', async (ctx) => {
       // Exec sessions run without a terminal of their own yet; the size is accepted and has no effect.
-      deps.execs.execInspect(ctx.params.id ?? '');
+      deps.containerStore.execInspect(ctx.params.id ?? '');
       if (ctx.query.get('h') === null || ctx.query.get('w') === null)
         throw new ApiError(400, 'invalid height or width');
       sendStatus(ctx, 200);

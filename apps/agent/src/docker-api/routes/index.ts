@@ -1,5 +1,6 @@
 import type { Handler } from '../context';
 import type { Router } from '../router';
+import { registerArchiveRoutes } from './archive';
 import { registerAuthRoutes } from './auth';
 import { type ContainerDeps, registerContainerRoutes } from './containers';
 import { type ExecDeps, registerExecRoutes } from './exec';
@@ -13,7 +14,10 @@ export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<H
   registerSystemRoutes(router, deps);
   registerImageRoutes(router, deps);
   if (deps.containers) registerContainerRoutes(router, { containers: deps.containers });
-  if (deps.execs) registerExecRoutes(router, { execs: deps.execs });
+  if (deps.containerStore) {
+    registerExecRoutes(router, { containerStore: deps.containerStore });
+    registerArchiveRoutes(router, { containerStore: deps.containerStore });
+  }
   if (deps.volumes) registerVolumeRoutes(router, { volumes: deps.volumes });
   registerAuthRoutes(router);
   return router;
