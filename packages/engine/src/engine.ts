@@ -5,7 +5,7 @@ import { ContainerStore } from './containers/store';
 import { EventBus } from './events';
 import type { RegistryClientOptions, RegistryCredentials } from './images/registry';
 import { ImageStore } from './images/store';
-import type { ContainerNetworking } from './networks/types';
+import { NetworkManager } from './networks/manager';
 import { VolumeStore } from './volumes/store';
 
 export interface EngineOptions {
@@ -19,8 +19,10 @@ export interface EngineOptions {
   registry?: Pick<RegistryClientOptions, 'retries' | 'backoff'>;
   /** Push blobs bigger than this in chunks of this size; unset means one streamed PUT per blob. */
   pushChunkSize?: number;
-  /** Bridge networking for containers; without it, `bridge` containers get a private loopback-only netns. */
-  networking?: ContainerNetworking;
+  /** Host interface names for bridges (tests give their own prefix): see NetworkManagerOptions. */
+  bridgePrefix?: string;
+  defaultBridgeName?: string;
+  defaultBridgeSubnet?: string;
   /** Containers with restart policy always/unless-stopped that are down are started on open (Docker does). */
   startPolicyContainers?: boolean;
 }
@@ -35,6 +37,7 @@ export class Engine implements AsyncDisposable {
   readonly events: EventBus;
   readonly images: ImageStore;
   readonly volumes: VolumeStore;
+  readonly networks: NetworkManager;
   readonly containers: ContainerStore;
 
   private constructor(fields: {
@@ -43,6 +46,7 @@ export class Engine implements AsyncDisposable {
     events: EventBus;
     images: ImageStore;
     volumes: VolumeStore;
+    networks: NetworkManager;
     containers: ContainerStore;
   }) {
     this.dataRoot = fields.dataRoot;
@@ -50,6 +54,7 @@ export class Engine implements AsyncDisposable {
     this.events = fields.events;
     this.images = fields.images;
     this.volumes = fields.volumes;
+    this.networks = fields.networks;
     this.containers = fields.containers;
   }
 
@@ -69,6 +74,14 @@ export class Engine implements AsyncDisposable {
     });
     await images.warm();
     const volumes = await VolumeStore.open(dataRoot, events);
+    const networks = await NetworkManager.open({
+      dataRoot,
+      runRoot,
+      events,
+      ...(options.bridgePrefix ? { bridgePrefix: options.bridgePrefix } : {}),
+      ...(options.defaultBridgeName ? { defaultBridgeName: options.defaultBridgeName } : {}),
+      ...(options.defaultBridgeSubnet ? { defaultBridgeSubnet: options.defaultBridgeSubnet } : {}),
+    });
     const containers = await ContainerStore.open({
       dataRoot,
       runRoot,
@@ -76,10 +89,10 @@ export class Engine implements AsyncDisposable {
       images,
       volumes,
       runtime: new OciRuntime(runRoot),
-      ...(options.networking ? { networking: options.networking } : {}),
+      networks,
     });
     if (options.startPolicyContainers) await containers.startPolicyContainers();
-    return new Engine({ dataRoot, runRoot, events, images, volumes, containers });
+    return new Engine({ dataRoot, runRoot, events, images, volumes, networks, containers });
   }
 
   /** Stops watching; running containers keep running (they belong to conmon and runc). */

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { testNetworkOptions } from '@berth/engine/testing/network';
 import { pino } from 'pino';
 import { Agent } from '../agent';
 
@@ -91,7 +92,12 @@ export async function startTestAgent(): Promise<TestAgent> {
   const log = pino({ level: process.env.BT_API_LOG ?? 'silent' });
   let agent: Agent;
   try {
-    agent = await Agent.start({ dataRoot: join(root, 'data'), dockerSocket: socket, log });
+    agent = await Agent.start({
+      dataRoot: join(root, 'data'),
+      dockerSocket: socket,
+      log,
+      engine: testNetworkOptions(),
+    });
   } catch (error) {
     await rm(root, { recursive: true, force: true });
     throw error;

@@ -15,6 +15,7 @@ import {
   layeredImage,
   loadBusybox,
 } from '../testing/images';
+import { testNetworkOptions } from '../testing/network';
 
 async function output(engine: Engine, id: string): Promise<string> {
   let text = '';
@@ -45,12 +46,13 @@ function processAlive(pid: number): boolean {
 describe('containers on runc + conmon', () => {
   let root: string;
   let engine: Engine;
+  const network = testNetworkOptions();
   let events: EngineEvent[] = [];
   const created: string[] = [];
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'bt-ctr-'));
-    engine = await Engine.open({ dataRoot: root });
+    engine = await Engine.open({ dataRoot: root, ...network });
     engine.events.on((e) => events.push(e));
     await loadBusybox(engine);
   });
@@ -313,7 +315,7 @@ describe('containers on runc + conmon', () => {
     await engine.close();
     await new Promise((r) => setTimeout(r, 1500));
     expect(processAlive(pid)).toBe(true);
-    engine = await Engine.open({ dataRoot: root });
+    engine = await Engine.open({ dataRoot: root, ...network });
     engine.events.on((e) => events.push(e));
     expect(engine.containers.inspect(long.Id).State).toMatchObject({ Running: true, Pid: pid });
     expect(engine.containers.inspect(short.Id).State).toMatchObject({
@@ -341,7 +343,7 @@ describe('containers on runc + conmon', () => {
     record.state = { ...record.state, Status: 'created', Running: false, Pid: 0 };
     await writeFile(recordFile, JSON.stringify(record));
     await engine.close();
-    engine = await Engine.open({ dataRoot: root });
+    engine = await Engine.open({ dataRoot: root, ...network });
     engine.events.on((e) => events.push(e));
     expect(existsSync(orphan)).toBe(false);
     expect(engine.containers.inspect(Id).State).toMatchObject({ Running: true, Pid: pid, Status: 'running' });

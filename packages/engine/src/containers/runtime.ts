@@ -151,6 +151,8 @@ export class OciRuntime {
     const child = spawn(this.conmon, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      // conmon drops an `oom` marker in its working directory as well; keep it in the bundle.
+      cwd: options.bundle,
       detached: true,
     });
     return await readSyncPipe(child, options.id);

@@ -15,7 +15,8 @@ import type { EventBus } from '../events';
 import { mediaTypes } from '../images/oci';
 import type { ImageService, ResolvedImage } from '../images/types';
 import { unpackLayer } from '../images/unpack';
-import type { ContainerNetworking, NetworkSetupResult, PortBinding } from '../networks/types';
+import type { NetworkManager } from '../networks/manager';
+import type { NetworkSetupResult, PortBinding } from '../networks/types';
 import { labelMatches, type VolumeStore } from '../volumes/store';
 import { type PathStat, resolveInRoot, statInRoot, tarPath } from './archive';
 import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
@@ -54,7 +55,7 @@ export interface ContainerStoreOptions {
   images: ImageService;
   volumes: VolumeStore;
   runtime: OciRuntime;
-  networking?: ContainerNetworking;
+  networks?: NetworkManager;
 }
 
 export interface ListOptions {
@@ -165,7 +166,7 @@ export class ContainerStore implements AsyncDisposable {
   readonly #images: ImageService;
   readonly #volumes: VolumeStore;
   readonly #runtime: OciRuntime;
-  readonly #networking: ContainerNetworking | undefined;
+  readonly #networking: NetworkManager | undefined;
   readonly #records = new Map<string, ContainerRecord>();
   readonly #lock = new KeyedLock();
   readonly #waiters = new Map<string, Waiter[]>();
@@ -182,7 +183,7 @@ export class ContainerStore implements AsyncDisposable {
     this.#images = options.images;
     this.#volumes = options.volumes;
     this.#runtime = options.runtime;
-    this.#networking = options.networking;
+    this.#networking = options.networks;
   }
 
   static async open(options: ContainerStoreOptions): Promise<ContainerStore> {
@@ -221,6 +222,10 @@ export class ContainerStore implements AsyncDisposable {
     }, 2000);
     store.#poll.unref();
     await store.#recover();
+    options.networks?.setUsage((name) =>
+      [...store.#records.values()].filter((r) => name in r.networks).map((r) => r.id),
+    );
+    await options.networks?.sweep(new Set(store.runningIds()));
     return store;
   }
 
@@ -383,12 +388,18 @@ export class ContainerStore implements AsyncDisposable {
       throw error;
     }
     const networks: Record<string, EndpointSettings> = {};
-    const mode = hostConfig.NetworkMode;
+    let mode = hostConfig.NetworkMode;
     if (mode !== 'host' && mode !== 'none' && !mode.startsWith('container:')) {
       const requested = request.NetworkingConfig?.EndpointsConfig ?? {};
+      const endpointConfig = requested[mode];
+      if (this.#networking) {
+        // A network named by id or prefix is recorded under its name, as dockerd does.
+        mode = (await this.#networking.resolve(mode)).name;
+        hostConfig.NetworkMode = mode;
+      }
       networks[mode] = this.#endpoint(
-        requested[mode]?.Aliases ?? null,
-        requested[mode]?.IPAMConfig?.IPv4Address,
+        endpointConfig?.Aliases ?? null,
+        endpointConfig?.IPAMConfig?.IPv4Address,
       );
     } else if (mode.startsWith('container:')) {
       throw new EngineError('invalid_argument', 'network mode container:<name> is not supported yet');
@@ -1382,6 +1393,64 @@ export class ContainerStore implements AsyncDisposable {
     } finally {
       await handle.close();
     }
+  }
+
+  // ---- network attachments ----
+
+  /** `docker network connect`: recorded for the next start, and plumbed at once when running. */
+  async connectNetwork(
+    idOrName: string,
+    network: string,
+    options: { aliases?: string[]; ipv4Address?: string } = {},
+  ): Promise<void> {
+    const record = this.#find(idOrName);
+    if (!this.#networking) throw new EngineError('unavailable', 'networking is not configured');
+    const networking = this.#networking;
+    const { name } = await networking.resolve(network);
+    if (name === 'host' || name === 'none' || ['host', 'none'].includes(record.hostConfig.NetworkMode ?? ''))
+      throw new EngineError(
+        'forbidden',
+        'container cannot be disconnected from host network or connected to host network',
+      );
+    await this.#lock.run(record.id, async () => {
+      if (name in record.networks)
+        throw new EngineError(
+          'forbidden',
+          `endpoint with name ${record.name} already exists in network ${name}`,
+        );
+      const endpoint = this.#endpoint(options.aliases ?? null, options.ipv4Address);
+      if (record.state.Running) {
+        const result = await networking.connect(record.id, record.name, {
+          network: name,
+          aliases: options.aliases ?? [],
+          ...(options.ipv4Address ? { ipv4Address: options.ipv4Address } : {}),
+        });
+        Object.assign(endpoint, {
+          NetworkID: result.networkId,
+          EndpointID: result.endpointId,
+          Gateway: result.gateway,
+          IPAddress: result.ipAddress,
+          IPPrefixLen: result.prefixLength,
+          MacAddress: result.macAddress,
+        });
+      }
+      record.networks[name] = endpoint;
+      await this.#save(record);
+    });
+  }
+
+  async disconnectNetwork(idOrName: string, network: string): Promise<void> {
+    const record = this.#find(idOrName);
+    if (!this.#networking) throw new EngineError('unavailable', 'networking is not configured');
+    const networking = this.#networking;
+    const { name } = await networking.resolve(network);
+    await this.#lock.run(record.id, async () => {
+      if (!(name in record.networks))
+        throw new EngineError('forbidden', `container ${record.id} is not connected to network ${name}`);
+      if (record.state.Running) await networking.disconnect(record.id, name);
+      delete record.networks[name];
+      await this.#save(record);
+    });
   }
 
   // ---- docker cp ----

@@ -1,0 +1,76 @@
+/** IPv4 arithmetic for subnet pools and address allocation. */
+
+export function ipToInt(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new Error(`invalid IPv4 address: ${ip}`);
+  return (
+    (((parts[0] as number) << 24) |
+      ((parts[1] as number) << 16) |
+      ((parts[2] as number) << 8) |
+      (parts[3] as number)) >>>
+    0
+  );
+}
+
+export function intToIp(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+export interface Cidr {
+  network: number;
+  prefix: number;
+}
+
+export function parseCidr(text: string): Cidr {
+  const [ip, prefixText] = text.split('/');
+  const prefix = Number(prefixText);
+  if (!ip || !Number.isInteger(prefix) || prefix < 8 || prefix > 30)
+    throw new Error(`invalid subnet: ${text}`);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return { network: (ipToInt(ip) & mask) >>> 0, prefix };
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${intToIp(cidr.network)}/${cidr.prefix}`;
+}
+
+export function cidrSize(cidr: Cidr): number {
+  return 2 ** (32 - cidr.prefix);
+}
+
+export function contains(cidr: Cidr, ip: string): boolean {
+  const value = ipToInt(ip);
+  return value >= cidr.network && value < cidr.network + cidrSize(cidr);
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  const aEnd = a.network + cidrSize(a);
+  const bEnd = b.network + cidrSize(b);
+  return a.network < bEnd && b.network < aEnd;
+}
+
+/** Docker's default pools: 172.17-31.0.0/16, then 192.168.0.0/16 cut into /20s. */
+export function defaultPool(): Cidr[] {
+  const out: Cidr[] = [];
+  for (let second = 17; second <= 31; second++)
+    out.push({ network: ipToInt(`172.${second}.0.0`), prefix: 16 });
+  for (let third = 0; third < 256; third += 16)
+    out.push({ network: ipToInt(`192.168.${third}.0`), prefix: 20 });
+  return out;
+}
+
+/** The first pool subnet that overlaps nothing in use (host routes and addresses, other networks). */
+export function pickSubnet(used: Cidr[], pool = defaultPool()): Cidr | undefined {
+  return pool.find((candidate) => !used.some((u) => overlaps(candidate, u)));
+}
+
+/** Lowest free host address of the subnet, skipping network, gateway and broadcast. */
+export function allocateAddress(cidr: Cidr, taken: Set<string>): string | undefined {
+  const size = cidrSize(cidr);
+  for (let offset = 1; offset < size - 1; offset++) {
+    const ip = intToIp(cidr.network + offset);
+    if (!taken.has(ip)) return ip;
+  }
+  return undefined;
+}

@@ -1,0 +1,882 @@
+/**
+ * Networks on netavark + aardvark-dns, the plumbing podman uses: netavark creates the bridge, the veth pair,
+ * the firewall rules and the port forwards for one container network namespace at a time, and starts
+ * aardvark-dns for networks with DNS. The engine keeps what netavark does not: the network definitions,
+ * address allocation (handed to netavark as static IPs) and which container is attached where.
+ *
+ * On disk: `<dataRoot>/networks/<id>.json` per network (with its endpoints); under the run root
+ * `netns/<container id>` (the bind-mounted namespace), `netavark/<container id>.json` (the options a
+ * container was set up with, replayed for teardown) and `netavark/config` (netavark's and aardvark's state).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { EngineError } from '../errors';
+import type { EventBus } from '../events';
+import { labelMatches } from '../volumes/store';
+import {
+  allocateAddress,
+  type Cidr,
+  contains,
+  formatCidr,
+  intToIp,
+  overlaps,
+  parseCidr,
+  pickSubnet,
+} from './ipam';
+import type {
+  ContainerNetworking,
+  EndpointRequest,
+  EndpointResult,
+  NetworkSetupRequest,
+  NetworkSetupResult,
+  PortBinding,
+} from './types';
+
+const netavarkCandidates = ['/usr/lib/podman/netavark', '/usr/libexec/podman/netavark', '/usr/bin/netavark'];
+const aardvarkCandidates = [
+  '/usr/lib/podman/aardvark-dns',
+  '/usr/libexec/podman/aardvark-dns',
+  '/usr/bin/aardvark-dns',
+];
+const networkNameRe = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+export const predefinedNetworks = ['bridge', 'host', 'none'] as const;
+
+const endpointSchema = z.object({
+  containerName: z.string(),
+  ip: z.string(),
+  mac: z.string(),
+  aliases: z.array(z.string()),
+  endpointId: z.string(),
+  interfaceName: z.string(),
+});
+
+const networkRecordSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  name: z.string(),
+  created: z.string(),
+  subnet: z.string(),
+  gateway: z.string(),
+  internal: z.boolean(),
+  labels: z.record(z.string(), z.string()),
+  options: z.record(z.string(), z.string()),
+  interfaceName: z.string(),
+  dnsEnabled: z.boolean(),
+  endpoints: z.record(z.string(), endpointSchema),
+});
+type NetworkRecord = z.infer<typeof networkRecordSchema>;
+
+export interface NetworkCreateRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Labels?: Record<string, string> | null;
+  Options?: Record<string, string> | null;
+  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> | null } | null;
+  CheckDuplicate?: boolean;
+}
+
+export interface NetworkInspect {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: string;
+  EnableIPv6: boolean;
+  IPAM: {
+    Driver: 'default';
+    Options: Record<string, string> | null;
+    Config: Array<{ Subnet: string; Gateway: string }>;
+  };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Containers: Record<
+    string,
+    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
+  >;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+interface NetavarkNetwork {
+  dns_enabled: boolean;
+  driver: 'bridge';
+  id: string;
+  internal: boolean;
+  ipv6_enabled: boolean;
+  name: string;
+  network_interface: string;
+  subnets: Array<{ subnet: string; gateway: string }>;
+  ipam_options: { driver: 'host-local' };
+  options: Record<string, string>;
+}
+
+interface NetavarkOptions {
+  container_id: string;
+  container_name: string;
+  port_mappings: Array<{
+    host_ip: string;
+    container_port: number;
+    host_port: number;
+    range: number;
+    protocol: string;
+  }>;
+  networks: Record<string, { static_ips: string[]; aliases: string[]; interface_name: string }>;
+  network_info: Record<string, NetavarkNetwork>;
+}
+
+const statusSchema = z.record(
+  z.string(),
+  z.looseObject({
+    dns_server_ips: z.array(z.string()).nullish(),
+    interfaces: z.record(
+      z.string(),
+      z.looseObject({
+        mac_address: z.string(),
+        subnets: z.array(z.looseObject({ ipnet: z.string(), gateway: z.string().nullish() })).nullish(),
+      }),
+    ),
+  }),
+);
+
+function findBinary(candidates: string[], name: string): string {
+  const found = candidates.find((path) => existsSync(path));
+  if (!found)
+    throw new EngineError('unavailable', `${name} is not installed (apt-get install netavark aardvark-dns)`);
+  return found;
+}
+
+function run(file: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      file,
+      args,
+      { timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          const detail = (stdout.trim() || stderr.trim() || error.message).replace(
+            /^\{"error":"(.*)"\}$/s,
+            '$1',
+          );
+          reject(
+            new EngineError(
+              'failed',
+              `${file.split('/').pop()} ${args.find((a) => a === 'setup' || a === 'teardown') ?? args[0] ?? ''}: ${detail}`,
+            ),
+          );
+        } else resolve(stdout);
+      },
+    );
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input ?? '');
+  });
+}
+
+function hostRoutes(): Promise<Cidr[]> {
+  return new Promise((resolve) => {
+    execFile('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], (error, stdout) => {
+      if (error) return resolve([]);
+      const out: Cidr[] = [];
+      try {
+        for (const route of JSON.parse(stdout) as Array<{ dst?: string; type?: string }>) {
+          if (!route.dst || route.dst === 'default' || route.type === 'broadcast') continue;
+          const dst = route.dst.includes('/') ? route.dst : `${route.dst}/32`;
+          const [ip, prefix] = dst.split('/');
+          if (Number(prefix) < 8) continue;
+          try {
+            out.push(parseCidr(`${ip}/${Math.min(Number(prefix), 30)}`));
+          } catch {}
+        }
+      } catch {}
+      resolve(out);
+    });
+  });
+}
+
+/** A free port on the host, as the kernel hands it out for an ephemeral bind. */
+function freePort(protocol: 'tcp' | 'udp', hostIp: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (protocol === 'udp') {
+      const socket = createSocket('udp4');
+      socket.once('error', reject);
+      socket.bind(0, hostIp || '0.0.0.0', () => {
+        const { port } = socket.address();
+        socket.close(() => resolve(port));
+      });
+      return;
+    }
+    const server: Server = createServer();
+    server.once('error', reject);
+    server.listen(0, hostIp || '0.0.0.0', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether something on the host already listens on the port (netavark's DNAT would silently shadow it). */
+function portInUse(protocol: 'tcp' | 'udp', hostIp: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (protocol === 'udp') {
+      const socket = createSocket('udp4');
+      socket.once('error', () => resolve(true));
+      socket.bind(port, hostIp || '0.0.0.0', () => socket.close(() => resolve(false)));
+      return;
+    }
+    const server = createServer();
+    server.once('error', () => resolve(true));
+    server.listen(port, hostIp || '0.0.0.0', () => server.close(() => resolve(false)));
+  });
+}
+
+export interface NetworkManagerOptions {
+  dataRoot: string;
+  runRoot: string;
+  events: EventBus;
+  /** Bridge interfaces of user-defined networks are `<prefix><id>` (15 characters at most); default `br-`. */
+  bridgePrefix?: string;
+  /** The default `bridge` network's interface; default `berth0` (not docker0, which dockerd may own). */
+  defaultBridgeName?: string;
+  /** The default `bridge` network's subnet; default: picked from the pool like any other. */
+  defaultBridgeSubnet?: string;
+}
+
+export class NetworkManager implements ContainerNetworking {
+  readonly #dir: string;
+  readonly #runDir: string;
+  readonly #events: EventBus;
+  readonly #records = new Map<string, NetworkRecord>();
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #netavarkBinary: string;
+  readonly #aardvark: string;
+
+  readonly #bridgePrefix: string;
+  readonly #defaultBridgeName: string;
+  readonly #defaultBridgeSubnet: string | undefined;
+
+  private constructor(options: NetworkManagerOptions) {
+    const { dataRoot, runRoot, events } = options;
+    this.#bridgePrefix = options.bridgePrefix ?? 'br-';
+    this.#defaultBridgeName = options.defaultBridgeName ?? 'berth0';
+    this.#defaultBridgeSubnet = options.defaultBridgeSubnet;
+    this.#dir = join(dataRoot, 'networks');
+    this.#runDir = runRoot;
+    this.#events = events;
+    this.#netavarkBinary = findBinary(netavarkCandidates, 'netavark');
+    this.#aardvark = findBinary(aardvarkCandidates, 'aardvark-dns');
+  }
+
+  static async open(options: NetworkManagerOptions): Promise<NetworkManager> {
+    const manager = new NetworkManager(options);
+    await mkdir(manager.#dir, { recursive: true, mode: 0o700 });
+    for (const dir of ['netns', 'netavark', 'netavark/config'])
+      await mkdir(join(manager.#runDir, dir), { recursive: true, mode: 0o700 });
+    for (const file of await readdir(manager.#dir)) {
+      if (!file.endsWith('.json')) continue;
+      try {
+        const record = networkRecordSchema.parse(
+          JSON.parse(await readFile(join(manager.#dir, file), 'utf8')),
+        );
+        manager.#records.set(record.id, record);
+      } catch {
+        // A damaged network record is left for inspection and skipped.
+      }
+    }
+    return manager;
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.#queue.catch(() => {}).then(task);
+    this.#queue = next;
+    return next;
+  }
+
+  async #save(record: NetworkRecord): Promise<void> {
+    const file = join(this.#dir, `${record.id}.json`);
+    await writeFile(`${file}.tmp`, JSON.stringify(record));
+    await rename(`${file}.tmp`, file);
+  }
+
+  #nsPath(containerId: string): string {
+    return join(this.#runDir, 'netns', containerId);
+  }
+
+  #optionsPath(containerId: string): string {
+    return join(this.#runDir, 'netavark', `${containerId}.json`);
+  }
+
+  #configDir(): string {
+    return join(this.#runDir, 'netavark', 'config');
+  }
+
+  // ---- definitions ----
+
+  #find(nameOrId: string): NetworkRecord | undefined {
+    for (const record of this.#records.values())
+      if (record.name === nameOrId || record.id === nameOrId) return record;
+    if (/^[0-9a-f]{3,}$/.test(nameOrId)) {
+      const matches = [...this.#records.values()].filter((r) => r.id.startsWith(nameOrId));
+      if (matches.length === 1) return matches[0];
+    }
+    return undefined;
+  }
+
+  #get(nameOrId: string): NetworkRecord {
+    const record = this.#find(nameOrId);
+    if (!record) throw new EngineError('not_found', `network ${nameOrId} not found`);
+    return record;
+  }
+
+  /** The id Docker would show for the predefined host and none networks: stable per host. */
+  #predefinedId(name: string): string {
+    return createHash('sha256').update(`berth-predefined-${name}`).digest('hex');
+  }
+
+  async #usedSubnets(): Promise<Cidr[]> {
+    return [...(await hostRoutes()), ...[...this.#records.values()].map((r) => parseCidr(r.subnet))];
+  }
+
+  async #createRecord(request: NetworkCreateRequest, interfaceName?: string): Promise<NetworkRecord> {
+    const name = request.Name;
+    if (!networkNameRe.test(name))
+      throw new EngineError('invalid_argument', `invalid network name: "${name}"`);
+    if ((predefinedNetworks as readonly string[]).includes(name) && interfaceName === undefined)
+      throw new EngineError('forbidden', `${name} is a pre-defined network and cannot be created`);
+    if (this.#find(name)) throw new EngineError('conflict', `network with name ${name} already exists`);
+    if (request.Driver && request.Driver !== 'bridge')
+      throw new EngineError(
+        'invalid_argument',
+        `network driver "${request.Driver}" is not supported; use bridge`,
+      );
+    const config = request.IPAM?.Config?.[0];
+    let subnet: Cidr;
+    if (config?.Subnet) {
+      try {
+        subnet = parseCidr(config.Subnet);
+      } catch (error) {
+        throw new EngineError('invalid_argument', (error as Error).message);
+      }
+      const clash = [...this.#records.values()].find((r) => overlaps(parseCidr(r.subnet), subnet));
+      if (clash)
+        throw new EngineError(
+          'conflict',
+          `Pool overlaps with other one on this address space (${clash.name})`,
+        );
+    } else {
+      // 172.17.0.0/16 stays for the default bridge, as with Docker.
+      const reserved = interfaceName === undefined ? [parseCidr('172.17.0.0/16')] : [];
+      const picked = pickSubnet([...(await this.#usedSubnets()), ...reserved]);
+      if (!picked)
+        throw new EngineError(
+          'unavailable',
+          'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network',
+        );
+      subnet = picked;
+    }
+    const gateway = config?.Gateway || intToIp(subnet.network + 1);
+    if (!contains(subnet, gateway))
+      throw new EngineError('invalid_argument', `gateway ${gateway} is not in subnet ${formatCidr(subnet)}`);
+    const id = randomBytes(32).toString('hex');
+    const record: NetworkRecord = {
+      id,
+      name,
+      created: new Date().toISOString(),
+      subnet: formatCidr(subnet),
+      gateway,
+      internal: request.Internal ?? false,
+      labels: request.Labels ?? {},
+      options: request.Options ?? {},
+      interfaceName: interfaceName ?? `${this.#bridgePrefix}${id.slice(0, 15 - this.#bridgePrefix.length)}`,
+      // As Docker: name resolution between containers on user-defined networks, not on the default bridge.
+      dnsEnabled: interfaceName === undefined,
+      endpoints: {},
+    };
+    await this.#save(record);
+    this.#records.set(id, record);
+    this.#events.emit('network', 'create', id, { name, type: 'bridge' });
+    return record;
+  }
+
+  async #defaultBridge(): Promise<NetworkRecord> {
+    const existing = this.#find('bridge');
+    if (existing) return existing;
+    return this.#createRecord(
+      {
+        Name: 'bridge',
+        ...(this.#defaultBridgeSubnet ? { IPAM: { Config: [{ Subnet: this.#defaultBridgeSubnet }] } } : {}),
+      },
+      this.#defaultBridgeName,
+    );
+  }
+
+  create(request: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+    return this.#serial(async () => ({ Id: (await this.#createRecord(request)).id, Warning: '' }));
+  }
+
+  #inspect(record: NetworkRecord): NetworkInspect {
+    const containers: NetworkInspect['Containers'] = {};
+    const prefix = parseCidr(record.subnet).prefix;
+    for (const [containerId, endpoint] of Object.entries(record.endpoints))
+      containers[containerId] = {
+        Name: endpoint.containerName,
+        EndpointID: endpoint.endpointId,
+        MacAddress: endpoint.mac,
+        IPv4Address: `${endpoint.ip}/${prefix}`,
+        IPv6Address: '',
+      };
+    return {
+      Name: record.name,
+      Id: record.id,
+      Created: record.created,
+      Scope: 'local',
+      Driver: 'bridge',
+      EnableIPv6: false,
+      IPAM: {
+        Driver: 'default',
+        Options: null,
+        Config: [{ Subnet: record.subnet, Gateway: record.gateway }],
+      },
+      Internal: record.internal,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: containers,
+      Options:
+        record.name === 'bridge'
+          ? { 'com.docker.network.bridge.name': record.interfaceName, ...record.options }
+          : record.options,
+      Labels: record.labels,
+    };
+  }
+
+  #predefinedInspect(name: 'host' | 'none'): NetworkInspect {
+    return {
+      Name: name,
+      Id: this.#predefinedId(name),
+      Created: '1970-01-01T00:00:00Z',
+      Scope: 'local',
+      Driver: name === 'host' ? 'host' : 'null',
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: [] },
+      Internal: false,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: {},
+      Options: {},
+      Labels: {},
+    };
+  }
+
+  async inspect(nameOrId: string): Promise<NetworkInspect> {
+    if (nameOrId === 'host' || nameOrId === 'none') return this.#predefinedInspect(nameOrId);
+    if (nameOrId === 'bridge') return this.#inspect(await this.#serial(() => this.#defaultBridge()));
+    for (const name of ['host', 'none'] as const)
+      if (this.#predefinedId(name) === nameOrId) return this.#predefinedInspect(name);
+    return this.#inspect(this.#get(nameOrId));
+  }
+
+  /** The network's id for a name or id (predefined ones included); not_found otherwise. */
+  async resolve(nameOrId: string): Promise<{ id: string; name: string }> {
+    const info = await this.inspect(nameOrId);
+    return { id: info.Id, name: info.Name };
+  }
+
+  async list(filters: Record<string, string[]> = {}): Promise<NetworkInspect[]> {
+    await this.#serial(() => this.#defaultBridge());
+    const all = [
+      ...[...this.#records.values()].map((r) => this.#inspect(r)),
+      this.#predefinedInspect('host'),
+      this.#predefinedInspect('none'),
+    ];
+    return all.filter((network) => {
+      if (filters.name?.length && !filters.name.some((n) => network.Name.includes(n))) return false;
+      if (filters.id?.length && !filters.id.some((id) => network.Id.startsWith(id))) return false;
+      if (filters.driver?.length && !filters.driver.includes(network.Driver)) return false;
+      if (filters.label?.length && !filters.label.every((l) => labelMatches(network.Labels, l))) return false;
+      if (filters.type?.length) {
+        const builtin = (predefinedNetworks as readonly string[]).includes(network.Name);
+        if (!filters.type.some((t) => (t === 'builtin') === builtin)) return false;
+      }
+      if (filters.dangling?.length) {
+        const dangling =
+          Object.keys(network.Containers).length === 0 &&
+          !(predefinedNetworks as readonly string[]).includes(network.Name);
+        if (filters.dangling.some((d) => (d === 'true' || d === '1') !== dangling)) return false;
+      }
+      return true;
+    });
+  }
+
+  /** Containers (running or not) that name a network are told by the container store. */
+  #usage: (networkName: string) => string[] = () => [];
+
+  setUsage(usage: (networkName: string) => string[]): void {
+    this.#usage = usage;
+  }
+
+  remove(nameOrId: string): Promise<void> {
+    return this.#serial(async () => {
+      if (
+        (predefinedNetworks as readonly string[]).includes(nameOrId) ||
+        ['host', 'none'].some((n) => this.#predefinedId(n) === nameOrId)
+      )
+        throw new EngineError('forbidden', `${nameOrId} is a pre-defined network and cannot be removed`);
+      const record = this.#get(nameOrId);
+      if (record.name === 'bridge')
+        throw new EngineError('forbidden', 'bridge is a pre-defined network and cannot be removed');
+      // As dockerd: only attached running containers (active endpoints) hold a network.
+      if (Object.keys(record.endpoints).length)
+        throw new EngineError(
+          'conflict',
+          `error while removing network: network ${record.name} id ${record.id} has active endpoints`,
+        );
+      this.#records.delete(record.id);
+      await rm(join(this.#dir, `${record.id}.json`), { force: true });
+      this.#events.emit('network', 'destroy', record.id, { name: record.name, type: 'bridge' });
+    });
+  }
+
+  async prune(filters: Record<string, string[]> = {}): Promise<{ NetworksDeleted: string[] }> {
+    const deleted: string[] = [];
+    for (const record of [...this.#records.values()]) {
+      if (record.name === 'bridge') continue;
+      if (Object.keys(record.endpoints).length || this.#usage(record.name).length) continue;
+      if (filters.label?.length && !filters.label.every((l) => labelMatches(record.labels, l))) continue;
+      await this.remove(record.id);
+      deleted.push(record.name);
+    }
+    return { NetworksDeleted: deleted };
+  }
+
+  // ---- container plumbing ----
+
+  #netavarkNetwork(record: NetworkRecord): NetavarkNetwork {
+    return {
+      dns_enabled: record.dnsEnabled,
+      driver: 'bridge',
+      id: record.id,
+      internal: record.internal,
+      ipv6_enabled: false,
+      name: record.name,
+      network_interface: record.interfaceName,
+      subnets: [{ subnet: record.subnet, gateway: record.gateway }],
+      ipam_options: { driver: 'host-local' },
+      // Docker keeps bridge networks from reaching each other; netavark's isolate option does the same.
+      options: { isolate: 'true' },
+    };
+  }
+
+  async #netavark(command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
+    return run(
+      this.#netavarkBinary,
+      ['--config', this.#configDir(), '--aardvark-binary', this.#aardvark, command, nsPath],
+      JSON.stringify(options),
+    );
+  }
+
+  async #createNamespace(path: string): Promise<void> {
+    if (existsSync(path)) return;
+    await writeFile(path, '');
+    // unshare bind-mounts the new namespace onto the file, so it lives on without a process in it.
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('unshare', [`--net=${path}`, 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once('error', reject);
+      child.once('close', (code) =>
+        code === 0 ? resolve() : reject(new EngineError('failed', `unshare: ${stderr.trim()}`)),
+      );
+    });
+  }
+
+  async #removeNamespace(path: string): Promise<void> {
+    await new Promise<void>((resolve) => execFile('umount', [path], () => resolve()));
+    await rm(path, { force: true });
+  }
+
+  async #assignPorts(bindings: PortBinding[], containerId: string): Promise<PortBinding[]> {
+    const taken = new Set<string>();
+    for (const file of await readdir(join(this.#runDir, 'netavark')).catch(() => [] as string[])) {
+      if (!file.endsWith('.json') || file === `${containerId}.json`) continue;
+      try {
+        const options = JSON.parse(
+          await readFile(join(this.#runDir, 'netavark', file), 'utf8'),
+        ) as NetavarkOptions;
+        for (const p of options.port_mappings) taken.add(`${p.protocol}/${p.host_port}`);
+      } catch {}
+    }
+    const out: PortBinding[] = [];
+    for (const binding of bindings) {
+      let hostPort = binding.hostPort;
+      if (hostPort === 0) {
+        do hostPort = await freePort(binding.protocol, binding.hostIp);
+        while (taken.has(`${binding.protocol}/${hostPort}`));
+      } else if (
+        taken.has(`${binding.protocol}/${hostPort}`) ||
+        (await portInUse(binding.protocol, binding.hostIp, hostPort))
+      )
+        throw new EngineError(
+          'conflict',
+          `driver failed programming external connectivity: Bind for ${binding.hostIp || '0.0.0.0'}:${hostPort} failed: port is already allocated`,
+        );
+      taken.add(`${binding.protocol}/${hostPort}`);
+      out.push({ ...binding, hostPort });
+    }
+    return out;
+  }
+
+  #allocate(record: NetworkRecord, containerId: string, requested?: string): string {
+    const cidr = parseCidr(record.subnet);
+    const taken = new Set([
+      record.gateway,
+      ...Object.entries(record.endpoints)
+        .filter(([id]) => id !== containerId)
+        .map(([, e]) => e.ip),
+    ]);
+    if (requested) {
+      if (!contains(cidr, requested))
+        throw new EngineError(
+          'invalid_argument',
+          `requested address ${requested} is not in subnet ${record.subnet}`,
+        );
+      if (taken.has(requested)) throw new EngineError('conflict', `Address already in use: ${requested}`);
+      return requested;
+    }
+    const ip = allocateAddress(cidr, taken);
+    if (!ip) throw new EngineError('unavailable', `no available IPv4 addresses on network ${record.name}`);
+    return ip;
+  }
+
+  setup(request: NetworkSetupRequest): Promise<NetworkSetupResult> {
+    return this.#serial(async () => {
+      const nsPath = this.#nsPath(request.containerId);
+      const records: Array<{ record: NetworkRecord; endpoint: EndpointRequest }> = [];
+      for (const endpoint of request.endpoints)
+        records.push({
+          record: endpoint.network === 'bridge' ? await this.#defaultBridge() : this.#get(endpoint.network),
+          endpoint,
+        });
+      const portBindings = await this.#assignPorts(request.portBindings, request.containerId);
+      const options: NetavarkOptions = {
+        container_id: request.containerId,
+        container_name: request.containerName,
+        port_mappings: portBindings.map((b) => ({
+          host_ip: b.hostIp,
+          container_port: b.containerPort,
+          host_port: b.hostPort,
+          range: 1,
+          protocol: b.protocol,
+        })),
+        networks: {},
+        network_info: {},
+      };
+      records.forEach(({ record, endpoint }, index) => {
+        const ip = this.#allocate(record, request.containerId, endpoint.ipv4Address);
+        options.networks[record.name] = {
+          static_ips: [ip],
+          // Docker resolves a container by its name, its aliases and its short id on user-defined networks.
+          aliases: record.dnsEnabled
+            ? [...new Set([...endpoint.aliases, request.containerId.slice(0, 12)])]
+            : [],
+          interface_name: `eth${index}`,
+        };
+        options.network_info[record.name] = this.#netavarkNetwork(record);
+      });
+      await this.#createNamespace(nsPath);
+      await writeFile(this.#optionsPath(request.containerId), JSON.stringify(options));
+      let output: string;
+      try {
+        output = await this.#netavark('setup', nsPath, options);
+      } catch (error) {
+        await this.#netavark('teardown', nsPath, options).catch(() => {});
+        await rm(this.#optionsPath(request.containerId), { force: true });
+        await this.#removeNamespace(nsPath);
+        throw error;
+      }
+      const status = statusSchema.parse(JSON.parse(output));
+      const endpoints: EndpointResult[] = [];
+      const dnsServers: string[] = [];
+      for (const { record, endpoint } of records) {
+        const netOptions = options.networks[record.name];
+        const block = status[record.name];
+        const iface = block?.interfaces[netOptions?.interface_name ?? 'eth0'];
+        const ip = netOptions?.static_ips[0] ?? '';
+        const result: EndpointResult = {
+          network: endpoint.network,
+          networkId: record.id,
+          endpointId: createHash('sha256').update(`${record.id}/${request.containerId}`).digest('hex'),
+          ipAddress: ip,
+          prefixLength: parseCidr(record.subnet).prefix,
+          gateway: record.internal ? '' : record.gateway,
+          macAddress: iface?.mac_address ?? '',
+          aliases: endpoint.aliases,
+        };
+        endpoints.push(result);
+        record.endpoints[request.containerId] = {
+          containerName: request.containerName,
+          ip,
+          mac: result.macAddress,
+          aliases: endpoint.aliases,
+          endpointId: result.endpointId,
+          interfaceName: netOptions?.interface_name ?? 'eth0',
+        };
+        await this.#save(record);
+        if (record.dnsEnabled) dnsServers.push(...(block?.dns_server_ips ?? [record.gateway]));
+        this.#events.emit('network', 'connect', record.id, {
+          container: request.containerId,
+          name: record.name,
+          type: 'bridge',
+        });
+      }
+      return {
+        netnsPath: nsPath,
+        endpoints,
+        portBindings,
+        dnsServers: [...new Set(dnsServers)],
+        dnsSearch: [],
+      };
+    });
+  }
+
+  teardown(containerId: string): Promise<void> {
+    return this.#serial(async () => {
+      const nsPath = this.#nsPath(containerId);
+      let options: NetavarkOptions | undefined;
+      try {
+        options = JSON.parse(await readFile(this.#optionsPath(containerId), 'utf8')) as NetavarkOptions;
+      } catch {}
+      if (options && existsSync(nsPath)) await this.#netavark('teardown', nsPath, options).catch(() => {});
+      await rm(this.#optionsPath(containerId), { force: true });
+      await this.#removeNamespace(nsPath);
+      for (const record of this.#records.values()) {
+        if (!record.endpoints[containerId]) continue;
+        delete record.endpoints[containerId];
+        await this.#save(record);
+        this.#events.emit('network', 'disconnect', record.id, {
+          container: containerId,
+          name: record.name,
+          type: 'bridge',
+        });
+      }
+    });
+  }
+
+  /** Attaches a running container (already set up) to one more network. */
+  connect(containerId: string, containerName: string, endpoint: EndpointRequest): Promise<EndpointResult> {
+    return this.#serial(async () => {
+      const record =
+        endpoint.network === 'bridge' ? await this.#defaultBridge() : this.#get(endpoint.network);
+      if (record.endpoints[containerId])
+        throw new EngineError(
+          'forbidden',
+          `endpoint with name ${containerName} already exists in network ${record.name}`,
+        );
+      const optionsPath = this.#optionsPath(containerId);
+      const all = JSON.parse(await readFile(optionsPath, 'utf8')) as NetavarkOptions;
+      const used = new Set(Object.values(all.networks).map((n) => n.interface_name));
+      let index = 0;
+      while (used.has(`eth${index}`)) index++;
+      const ip = this.#allocate(record, containerId, endpoint.ipv4Address);
+      const one: NetavarkOptions = {
+        container_id: containerId,
+        container_name: containerName,
+        port_mappings: [],
+        networks: {
+          [record.name]: {
+            static_ips: [ip],
+            aliases: record.dnsEnabled ? [...new Set([...endpoint.aliases, containerId.slice(0, 12)])] : [],
+            interface_name: `eth${index}`,
+          },
+        },
+        network_info: { [record.name]: this.#netavarkNetwork(record) },
+      };
+      const output = await this.#netavark('setup', this.#nsPath(containerId), one);
+      const status = statusSchema.parse(JSON.parse(output));
+      all.networks[record.name] = one.networks[record.name] as NetavarkOptions['networks'][string];
+      all.network_info[record.name] = this.#netavarkNetwork(record);
+      await writeFile(optionsPath, JSON.stringify(all));
+      const mac = status[record.name]?.interfaces[`eth${index}`]?.mac_address ?? '';
+      const endpointId = createHash('sha256').update(`${record.id}/${containerId}`).digest('hex');
+      record.endpoints[containerId] = {
+        containerName,
+        ip,
+        mac,
+        aliases: endpoint.aliases,
+        endpointId,
+        interfaceName: `eth${index}`,
+      };
+      await this.#save(record);
+      this.#events.emit('network', 'connect', record.id, {
+        container: containerId,
+        name: record.name,
+        type: 'bridge',
+      });
+      return {
+        network: record.name,
+        networkId: record.id,
+        endpointId,
+        ipAddress: ip,
+        prefixLength: parseCidr(record.subnet).prefix,
+        gateway: record.internal ? '' : record.gateway,
+        macAddress: mac,
+        aliases: endpoint.aliases,
+      };
+    });
+  }
+
+  /** Detaches a running container from one network. */
+  disconnect(containerId: string, network: string): Promise<void> {
+    return this.#serial(async () => {
+      const record = this.#get(network);
+      const optionsPath = this.#optionsPath(containerId);
+      const all = JSON.parse(await readFile(optionsPath, 'utf8')) as NetavarkOptions;
+      const mine = all.networks[record.name];
+      if (mine) {
+        const one: NetavarkOptions = {
+          container_id: containerId,
+          container_name: all.container_name,
+          port_mappings: [],
+          networks: { [record.name]: mine },
+          network_info: { [record.name]: this.#netavarkNetwork(record) },
+        };
+        await this.#netavark('teardown', this.#nsPath(containerId), one);
+        delete all.networks[record.name];
+        delete all.network_info[record.name];
+        await writeFile(optionsPath, JSON.stringify(all));
+      }
+      if (record.endpoints[containerId]) {
+        delete record.endpoints[containerId];
+        await this.#save(record);
+      }
+      this.#events.emit('network', 'disconnect', record.id, {
+        container: containerId,
+        name: record.name,
+        type: 'bridge',
+      });
+    });
+  }
+
+  /** After a crash: tears down whatever belongs to containers that are not running any more. */
+  async sweep(running: Set<string>): Promise<void> {
+    const ids = new Set<string>();
+    for (const file of await readdir(join(this.#runDir, 'netns')).catch(() => [] as string[])) ids.add(file);
+    for (const file of await readdir(join(this.#runDir, 'netavark')).catch(() => [] as string[]))
+      if (file.endsWith('.json')) ids.add(file.slice(0, -5));
+    for (const record of this.#records.values()) for (const id of Object.keys(record.endpoints)) ids.add(id);
+    for (const id of ids) if (!running.has(id)) await this.teardown(id);
+  }
+}
