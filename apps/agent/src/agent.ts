@@ -44,6 +44,7 @@ export class Agent implements AsyncDisposable {
               containers: containerBackend(engine.containers),
               containerStore: engine.containers,
               volumes: engine.volumes,
+              networks: engine.networks,
               counts: async () => {
                 const all = engine.containers.list({ all: true });
                 const running = all.filter((c) => c.State === 'running').length;

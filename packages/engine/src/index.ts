@@ -28,5 +28,10 @@ export {
 } from './images/reference';
 export type { RegistryCredentials } from './images/registry';
 export type * from './images/types';
+export type {
+  NetworkCreateRequest,
+  NetworkInspect,
+  NetworkManager,
+} from './networks/manager';
 export type * from './networks/types';
 export type { VolumeCreateRequest, VolumeInspect, VolumeStore } from './volumes/store';

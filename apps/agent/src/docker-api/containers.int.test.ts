@@ -260,6 +260,119 @@ describe('docker api: containers through the docker CLI', () => {
     expect((await t.docker(['rm', 'bt-cp'])).code).toBe(0);
   });
 
+  it('networks: create/ls/inspect/connect/disconnect/rm/prune, run --network, -p and port, DNS by name', async () => {
+    const subnet = `10.${200 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}.0/24`;
+    const create = await t.docker(['network', 'create', '--subnet', subnet, '--label', 'bt=1', 'bt-apinet']);
+    expect(create.code).toBe(0);
+    expect(create.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+    expect(
+      (await t.docker(['network', 'ls', '--filter', 'label=bt=1', '--format', '{{.Name}} {{.Driver}}']))
+        .stdout,
+    ).toBe('bt-apinet bridge\n');
+    expect((await t.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n')).toEqual(
+      expect.arrayContaining(['bridge', 'host', 'none', 'bt-apinet']),
+    );
+    const web = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-nweb',
+      '--network',
+      'bt-apinet',
+      '--network-alias',
+      'bt-www',
+      '-p',
+      '127.0.0.1::80',
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/etc',
+    ]);
+    expect(web.code).toBe(0);
+    const port = await t.docker(['port', 'bt-nweb', '80']);
+    expect(port.stdout).toMatch(/^127\.0\.0\.1:\d+\n$/);
+    const client = await t.docker([
+      'run',
+      '--rm',
+      '--network',
+      'bt-apinet',
+      'busybox',
+      'sh',
+      '-c',
+      "printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 bt-www 80 | tail -1",
+    ]);
+    expect(client.stdout.trim()).toBe(web.stdout.trim().slice(0, 12));
+    const inspect = JSON.parse((await t.docker(['network', 'inspect', 'bt-apinet'])).stdout)[0];
+    expect(inspect.IPAM.Config[0].Subnet).toBe(subnet);
+    expect(Object.values(inspect.Containers as Record<string, { Name: string }>).map((c) => c.Name)).toEqual([
+      'bt-nweb',
+    ]);
+    const rmBusy = await t.docker(['network', 'rm', 'bt-apinet']);
+    expect(rmBusy.code).not.toBe(0);
+    expect(rmBusy.stderr).toContain('has active endpoints');
+    const other = await t.docker(['run', '-d', '--name', 'bt-nother', 'busybox', 'sleep', '1000']);
+    expect(other.code).toBe(0);
+    expect(
+      (await t.docker(['network', 'connect', '--alias', 'bt-late', 'bt-apinet', 'bt-nother'])).code,
+    ).toBe(0);
+    const webIp = (
+      await t.docker([
+        'inspect',
+        '-f',
+        '{{(index .NetworkSettings.Networks "bt-apinet").IPAddress}}',
+        'bt-nweb',
+      ])
+    ).stdout.trim();
+    const viaConnect = await t.docker([
+      'exec',
+      'bt-nother',
+      'sh',
+      '-c',
+      `printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${webIp} 80 | tail -1`,
+    ]);
+    expect(viaConnect.stdout.trim()).toBe(web.stdout.trim().slice(0, 12));
+    expect((await t.docker(['network', 'disconnect', 'bt-apinet', 'bt-nother'])).code).toBe(0);
+    expect((await t.docker(['inspect', '-f', '{{len .NetworkSettings.Networks}}', 'bt-nother'])).stdout).toBe(
+      '1\n',
+    );
+    expect((await t.docker(['rm', '-f', 'bt-nweb', 'bt-nother'])).code).toBe(0);
+    expect((await t.docker(['network', 'rm', 'bt-apinet'])).code).toBe(0);
+    await t.docker(['network', 'create', '--subnet', subnet, 'bt-apinet2']);
+    expect((await t.docker(['network', 'prune', '-f'])).stdout).toContain('bt-apinet2');
+  });
+
+  it('system df and system prune, events with filters', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    expect(await t.docker(['run', '--name', 'bt-ev', 'busybox', 'true'])).toMatchObject({ code: 0 });
+    const until = Math.ceil(Date.now() / 1000);
+    const events = await t.docker([
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(until),
+      '--filter',
+      'type=container',
+      '--filter',
+      'event=die',
+      '--filter',
+      'container=bt-ev',
+      '--format',
+      '{{.Actor.Attributes.name}} {{.Status}}',
+    ]);
+    expect(events.stdout).toBe('bt-ev die\n');
+    const df = await t.docker(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}']);
+    expect(df.stderr).toBe('');
+    expect(df.code).toBe(0);
+    expect(df.stdout).toMatch(/^Images \d+\nContainers \d+\nLocal Volumes \d+\nBuild Cache 0\n$/);
+    const prune = await t.docker(['system', 'prune', '-f']);
+    expect(prune.code).toBe(0);
+    expect((await t.docker(['ps', '-a', '--filter', 'name=bt-ev', '-q'])).stdout).toBe('');
+  });
+
   it('restart policy on-failure shows in inspect and ps', async () => {
     const r = await t.docker([
       'run',

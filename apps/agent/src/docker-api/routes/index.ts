@@ -3,12 +3,14 @@ import type { Router } from '../router';
 import { registerArchiveRoutes } from './archive';
 import { registerAuthRoutes } from './auth';
 import { type ContainerDeps, registerContainerRoutes } from './containers';
+import { registerDiskRoutes } from './disk';
 import { type ExecDeps, registerExecRoutes } from './exec';
 import { type ImageDeps, registerImageRoutes } from './images';
+import { type NetworkDeps, registerNetworkRoutes } from './networks';
 import { registerSystemRoutes, type SystemDeps } from './system';
 import { registerVolumeRoutes, type VolumeDeps } from './volumes';
 
-export type ApiDeps = SystemDeps & ImageDeps & Partial<ContainerDeps & ExecDeps & VolumeDeps>;
+export type ApiDeps = SystemDeps & ImageDeps & Partial<ContainerDeps & ExecDeps & VolumeDeps & NetworkDeps>;
 
 export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<Handler> {
   registerSystemRoutes(router, deps);
@@ -17,6 +19,14 @@ export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<H
   if (deps.containerStore) {
     registerExecRoutes(router, { containerStore: deps.containerStore });
     registerArchiveRoutes(router, { containerStore: deps.containerStore });
+    if (deps.networks)
+      registerNetworkRoutes(router, { networks: deps.networks, containerStore: deps.containerStore });
+    if (deps.volumes)
+      registerDiskRoutes(router, {
+        images: deps.images,
+        containerStore: deps.containerStore,
+        volumes: deps.volumes,
+      });
   }
   if (deps.volumes) registerVolumeRoutes(router, { volumes: deps.volumes });
   registerAuthRoutes(router);

@@ -186,6 +186,19 @@ export function timeParam(ctx: RequestContext, name: string): number | undefined
   return ms / 1000;
 }
 
+/** dockerd still sends the pre-1.22 fields (`status`, `id`, `from`) beside `Action` and `Actor`; templates use them. */
+function withLegacyFields(event: EngineEvent): Record<string, unknown> {
+  if (event.Type !== 'container' && event.Type !== 'image') return { ...event };
+  return {
+    status: event.Action,
+    id: event.Actor.ID,
+    ...(event.Type === 'container' && event.Actor.Attributes.image
+      ? { from: event.Actor.Attributes.image }
+      : {}),
+    ...event,
+  };
+}
+
 function events(deps: SystemDeps): Handler {
   return async (ctx) => {
     const filter = eventFilter(filtersParam(ctx.query));
@@ -210,14 +223,14 @@ function events(deps: SystemDeps): Handler {
         const seen = new Set(queue);
         for (const event of deps.events.history(Math.floor(since), filter)) {
           if (until !== undefined && event.time > until) break;
-          if (!seen.has(event)) await stream.write(event);
+          if (!seen.has(event)) await stream.write(withLegacyFields(event));
         }
       }
       while (!done()) {
         const next = queue.shift();
         if (next) {
           if (until !== undefined && next.time > until) break;
-          await stream.write(next);
+          await stream.write(withLegacyFields(next));
           continue;
         }
         await new Promise<void>((resolve) => {

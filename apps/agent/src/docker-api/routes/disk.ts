@@ -1,0 +1,32 @@
+/** `docker system df` and the build-cache prune that `docker system prune` asks for. */
+import type { ContainerStore, ImageService, VolumeStore } from '@berth/engine';
+import { type Handler, sendJson } from '../context';
+import type { Router } from '../router';
+
+export interface DiskDeps {
+  images: ImageService;
+  containerStore: ContainerStore;
+  volumes: VolumeStore;
+}
+
+export function registerDiskRoutes(router: Router<Handler>, deps: DiskDeps): void {
+  router
+    .add('GET', '/system/df', async (ctx) => {
+      const containers = await deps.containerStore.diskUsage();
+      const images = deps.images.list({ all: true }).map((image) => ({
+        ...image,
+        Containers: containers.filter((c) => c.ImageID === image.Id).length,
+      }));
+      sendJson(ctx, 200, {
+        LayersSize: images.reduce((sum, image) => sum + image.Size, 0),
+        Images: images,
+        Containers: containers,
+        Volumes: await deps.volumes.usage(),
+        // Builds do not keep a cache yet, so there is none to report.
+        BuildCache: [],
+      });
+    })
+    .add('POST', '/build/prune', async (ctx) => {
+      sendJson(ctx, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
+    });
+}
