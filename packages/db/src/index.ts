@@ -1,1 +1,3 @@
-export {};
+export { createDb, type Db } from './client';
+export { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded';
+export { MigrationError, type MigrationResult, migrate, migrationsDir } from './migrate';
