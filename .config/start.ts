@@ -1,0 +1,157 @@
+/**
+ * `npm start`: the whole stack on this machine. Embedded PostgreSQL (unless DATABASE_URL names one),
+ * migrations, the control plane (Next.js) on PORT (3000), and a local Berth agent serving the Docker API.
+ * Everything lives under BERTH_HOME (default `.berth/` in the repository). Ctrl-C stops what this started.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrate, startEmbeddedPostgres } from '@berth/db';
+import { z } from 'zod';
+// @ts-expect-error: a plain .mjs helper shared with `npm test`, without type declarations.
+import { ensureSystemPackages, runtimePackages } from './system-packages.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const config = z
+  .object({
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    BERTH_HOME: z.string().default(join(root, '.berth')),
+    DATABASE_URL: z.string().url().optional(),
+    BETTER_AUTH_SECRET: z.string().min(32).optional(),
+    BERTH_PUBLIC_URL: z.string().url().optional(),
+    BERTH_NO_AGENT: z.enum(['0', '1']).default('0'),
+  })
+  // An empty variable counts as unset (`DATABASE_URL= npm start` uses the embedded database).
+  .parse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== '')));
+const home = resolve(config.BERTH_HOME);
+const children: ChildProcess[] = [];
+let stopping = false;
+let database: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+
+function say(line: string): void {
+  console.info(`[berth] ${line}`);
+}
+
+async function authSecret(): Promise<string> {
+  if (config.BETTER_AUTH_SECRET) return config.BETTER_AUTH_SECRET;
+  const file = join(home, 'auth-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(32).toString('base64url');
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+}
+
+/** A hash of everything the web build depends on, so `npm start` rebuilds only after a change. */
+async function sourceHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      if (['node_modules', '.next', '.tsbuild', 'generated'].includes(entry.name)) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else hash.update(path).update(String((await stat(path)).mtimeMs));
+    }
+  };
+  await walk(join(root, 'apps/web'));
+  await walk(join(root, 'packages/db/src'));
+  await walk(join(root, 'prisma'));
+  return hash.digest('hex');
+}
+
+async function buildWeb(): Promise<void> {
+  const marker = join(root, 'apps/web/.next/berth-source-hash');
+  const wanted = await sourceHash();
+  const built = existsSync(join(root, 'apps/web/.next/BUILD_ID'))
+    ? await readFile(marker, 'utf8').catch(() => '')
+    : '';
+  if (built === wanted) return;
+  say('building the control plane (first start or sources changed)…');
+  const result = spawnSync(join(root, 'node_modules/.bin/next'), ['build'], {
+    cwd: join(root, 'apps/web'),
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+  if (result.status !== 0) throw new Error('next build failed');
+  await writeFile(marker, wanted);
+}
+
+function launch(
+  name: string,
+  file: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): ChildProcess {
+  const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: 'inherit' });
+  children.push(child);
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    say(`${name} stopped (${signal ?? `exit ${code}`}); shutting down`);
+    void shutdown(1);
+  });
+  return child;
+}
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGTERM');
+  await Promise.all(
+    children.map((child) =>
+      child.exitCode !== null ? undefined : new Promise((r) => child.once('exit', r)),
+    ),
+  );
+  await database?.stop().catch(() => {});
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  if (!ensureSystemPackages(runtimePackages)) process.exit(1);
+  await mkdir(home, { recursive: true, mode: 0o755 });
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+
+  let databaseUrl = config.DATABASE_URL;
+  if (!databaseUrl) {
+    say('starting embedded PostgreSQL…');
+    database = await startEmbeddedPostgres({ root: join(home, 'db') });
+    databaseUrl = database.url;
+  }
+  const migrations = await migrate(databaseUrl);
+  if (migrations.applied.length) say(`applied migrations: ${migrations.applied.join(', ')}`);
+  await buildWeb();
+
+  const publicUrl = config.BERTH_PUBLIC_URL ?? `http://localhost:${config.PORT}`;
+  launch('control plane', join(root, 'node_modules/.bin/next'), ['start', '--port', String(config.PORT)], {
+    cwd: join(root, 'apps/web'),
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      NEXT_TELEMETRY_DISABLED: '1',
+      DATABASE_URL: databaseUrl,
+      BETTER_AUTH_SECRET: await authSecret(),
+      BERTH_PUBLIC_URL: publicUrl,
+    },
+  });
+  if (config.BERTH_NO_AGENT !== '1') {
+    const socket = join(home, 'docker.sock');
+    launch('agent', join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/agent/src/main.ts')], {
+      cwd: root,
+      env: { ...process.env, BERTH_DATA_ROOT: join(home, 'engine'), BERTH_DOCKER_SOCKET: socket },
+    });
+    say(`local agent: docker -H unix://${socket} ps`);
+  }
+  say(`control plane: ${publicUrl} (the first visit creates the owner account)`);
+}
+
+main().catch(async (error) => {
+  console.error(`[berth] could not start: ${(error as Error).message}`);
+  await shutdown(1);
+});

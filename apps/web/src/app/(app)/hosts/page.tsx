@@ -1,0 +1,5 @@
+import { HostsView } from './hosts-view';
+
+export default function HostsPage() {
+  return <HostsView />;
+}

@@ -1,0 +1,46 @@
+/** better-auth with email and password on the Prisma schema; sign-ins go to the audit log. */
+import { betterAuth } from 'better-auth';
+import { prismaAdapter } from 'better-auth/adapters/prisma';
+import { nextCookies } from 'better-auth/next-js';
+import { env } from '../env';
+import { recordAudit, teamOfUser } from './audit';
+import { db } from './db';
+
+function createAuth() {
+  const config = env();
+  return betterAuth({
+    secret: config.BETTER_AUTH_SECRET,
+    baseURL: config.BERTH_PUBLIC_URL,
+    database: prismaAdapter(db(), { provider: 'postgresql' }),
+    emailAndPassword: { enabled: true, minPasswordLength: 10, autoSignIn: true },
+    // Accounts are made by the owner's first visit and, later, by invitations; not by anyone who asks.
+    advanced: { useSecureCookies: config.BERTH_PUBLIC_URL.startsWith('https://') },
+    databaseHooks: {
+      session: {
+        create: {
+          after: async (session) => {
+            await recordAudit({
+              action: 'auth.sign_in',
+              userId: session.userId,
+              teamId: await teamOfUser(session.userId),
+              ip: session.ipAddress ?? null,
+            });
+          },
+        },
+      },
+    },
+    plugins: [nextCookies()],
+  });
+}
+
+type Auth = ReturnType<typeof createAuth>;
+const holder = globalThis as unknown as { berthAuth?: Auth };
+
+export function auth(): Auth {
+  holder.berthAuth ??= createAuth();
+  return holder.berthAuth;
+}
+
+export async function sessionFrom(headers: Headers) {
+  return auth().api.getSession({ headers });
+}

@@ -1,0 +1,15 @@
+import { listHosts } from '../hosts/service';
+import { membershipsOf } from '../teams/membership';
+import { protectedProcedure, router, teamProcedure } from './init';
+
+export const appRouter = router({
+  me: protectedProcedure.query(async ({ ctx }) => ({
+    user: { id: ctx.user.id, name: ctx.user.name, email: ctx.user.email },
+    teams: await membershipsOf(ctx.user.id),
+  })),
+  hosts: router({
+    list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
+  }),
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type Browser, chromium } from 'playwright-core';
+import { type Stack, startStack } from './stack';
+
+let stack: Stack;
+let browser: Browser;
+
+before(async () => {
+  stack = await startStack();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.[Symbol.asyncDispose]();
+});
+
+test('the first visit creates the owner; sign out and in again; the Hosts page shows its empty state', async () => {
+  const page = await browser.newPage();
+  await page.goto(stack.url);
+  await page.waitForURL('**/setup');
+  assert.equal(await page.textContent('h1'), 'Create the owner account');
+
+  // Bad input is refused with a message and keeps the visitor on the form.
+  await page.fill('input[name=name]', 'Ada Lovelace');
+  await page.fill('input[name=email]', 'ada@example.test');
+  await page.fill('input[name=password]', 'short');
+  await page.evaluate(() => document.querySelector('input[name=password]')?.removeAttribute('minlength'));
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-testid=form-error]');
+  assert.match((await page.textContent('[data-testid=form-error]')) ?? '', /at least 10 characters/);
+
+  await page.fill('input[name=password]', 'correct horse battery');
+  await page.fill('input[name=teamName]', 'Ops');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/hosts');
+  await page.waitForSelector('[data-testid=hosts-empty]');
+  assert.equal(await page.textContent('[data-testid=signed-in-as]'), 'ada@example.test');
+  assert.match((await page.textContent('main')) ?? '', /Team Ops · your role: owner/);
+
+  // The owner exists now: /setup sends visitors to sign in.
+  await page.click('text=Sign out');
+  await page.waitForURL('**/sign-in');
+  await page.goto(`${stack.url}/setup`);
+  await page.waitForURL('**/sign-in');
+
+  await page.fill('input[name=email]', 'ada@example.test');
+  await page.fill('input[name=password]', 'wrong password!!');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-testid=form-error]');
+  assert.equal(await page.textContent('[data-testid=form-error]'), 'Wrong email or password.');
+
+  await page.fill('input[name=password]', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/hosts');
+  await page.waitForSelector('[data-testid=hosts-empty]');
+
+  // The API refuses callers without a session.
+  const anonymous = await fetch(`${stack.url}/api/trpc/me`);
+  assert.equal(anonymous.status, 401);
+});

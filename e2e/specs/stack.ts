@@ -1,0 +1,78 @@
+/**
+ * The real stack for browser tests: `npm start`'s own script on a free port with its own BERTH_HOME (embedded
+ * PostgreSQL, migrations, the built control plane, a local agent). Stopped by pid; its home removed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Stack extends AsyncDisposable {
+  url: string;
+  home: string;
+  output: () => string;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startStack(): Promise<Stack> {
+  const home = await mkdtemp(join(tmpdir(), 'bt-e2e-'));
+  // PostgreSQL runs as its own user and must reach its data directory below this one.
+  await chmod(home, 0o755);
+  const port = await freePort();
+  let output = '';
+  const child: ChildProcess = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, '.config/start.ts')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      BERTH_HOME: join(home, 'berth'),
+      DATABASE_URL: '',
+      BERTH_PUBLIC_URL: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const url = `http://localhost:${port}`;
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the stack exited early:\n${output}`);
+    try {
+      const response = await fetch(`${url}/sign-in`, { redirect: 'manual' });
+      if (response.status < 500) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`the stack did not come up in time:\n${output}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    url,
+    home,
+    output: () => output,
+    async [Symbol.asyncDispose]() {
+      if (child.exitCode === null && child.pid) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(child.pid, 'SIGTERM');
+        await exited;
+      }
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+}
