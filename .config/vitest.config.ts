@@ -5,7 +5,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const exclude = ['**/node_modules/**', '**/.next/**', '**/.tsbuild/**'];
 
 // Two tiers chosen by file suffix: `*.test.ts` are fast unit tests, `*.int.test.ts` run against real parts
-// (runc, registries, PostgreSQL, network namespaces) and so run one file at a time per worker pool limit.
+// (runc, registries, PostgreSQL, network namespaces) and run one file at a time.
 export default defineConfig({
   test: {
     root,
@@ -26,8 +26,10 @@ export default defineConfig({
           exclude,
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          fileParallelism: true,
-          maxWorkers: 2,
+          // One file at a time: test files share the host's firewall, and netavark's shared chains (its
+          // FORWARD jumps and isolation rules) are not safe against two engines changing them at once.
+          fileParallelism: false,
+          maxWorkers: 1,
         },
       },
     ],

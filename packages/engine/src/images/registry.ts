@@ -101,7 +101,7 @@ export class RegistryClient {
   /** `GET /v2/`: proves the registry speaks the API and learns how it wants us to authenticate. */
   async ping(signal?: AbortSignal): Promise<void> {
     const response = await this.#fetchRetrying(`${this.baseUrl}/v2/`, { method: 'GET', signal });
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     if (response.status === 401) {
       this.#challenge = parseChallenge(response.headers.get('www-authenticate')) ?? null;
       return;
@@ -133,7 +133,7 @@ export class RegistryClient {
       headers: await this.#headers(init.headers, scopes, false),
     });
     if (response.status === 401) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       const challenge = parseChallenge(response.headers.get('www-authenticate'));
       if (challenge) this.#challenge = challenge;
       if (isReplayable(init.body)) {
@@ -144,7 +144,7 @@ export class RegistryClient {
       }
     }
     if (response.status === 401) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       throw new EngineError(
         'unauthorized',
         this.#credentials
@@ -153,7 +153,7 @@ export class RegistryClient {
       );
     }
     if (response.status === 403) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       throw new EngineError('forbidden', `registry ${this.domain} denied access to ${repository}`);
     }
     return response;
@@ -187,14 +187,14 @@ export class RegistryClient {
     if (this.#credentials) headers.set('authorization', `Basic ${basic(this.#credentials)}`);
     const response = await this.#fetchRetrying(url.toString(), { headers });
     if (response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       throw new EngineError(
         'unauthorized',
         `token service for ${this.domain} refused ${this.#credentials ? 'the credentials' : 'anonymous access'}`,
       );
     }
     if (!response.ok) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       throw new EngineError(
         'unavailable',
         `token service for ${this.domain} answered HTTP ${response.status}`,
@@ -216,7 +216,7 @@ export class RegistryClient {
       try {
         const response = await fetch(url, { redirect: 'follow', ...init });
         if (!retryStatuses.has(response.status) || last) return response;
-        await response.body?.cancel();
+        await response.body?.cancel().catch(() => {});
       } catch (error) {
         if (init.signal?.aborted) throw error;
         if (!isNetworkError(error)) throw error;
@@ -242,7 +242,7 @@ export class RegistryClient {
       signal,
     });
     if (response.status === 404) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       throw new EngineError('not_found', `manifest for ${repository}:${reference} not found`);
     }
     if (!response.ok)
@@ -262,7 +262,7 @@ export class RegistryClient {
       signal,
     });
     if (response.status === 404) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       throw new EngineError('not_found', `blob ${digest} not found in ${repository}`);
     }
     if (!response.ok || !response.body)
@@ -270,7 +270,13 @@ export class RegistryClient {
         'unavailable',
         `registry ${this.domain} failed to serve blob ${digest}: ${await registryErrorText(response)}`,
       );
-    return Readable.fromWeb(response.body as WebReadableStream<Uint8Array>, { highWaterMark: 1024 * 1024 });
+    const stream = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>, {
+      highWaterMark: 1024 * 1024,
+    });
+    // A connection cut after the consumer gave up (another layer failed first) must not become an uncaught
+    // error that takes the agent down; consumers still get 'error' through their own listeners.
+    stream.on('error', () => {});
+    return stream;
   }
 
   async blobExists(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
@@ -278,7 +284,7 @@ export class RegistryClient {
       method: 'HEAD',
       signal,
     });
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     if (response.status === 200) return true;
     if (response.status === 404) return false;
     throw new EngineError(
@@ -310,7 +316,7 @@ export class RegistryClient {
       extraScopes,
       signal: options.signal,
     });
-    await start.body?.cancel();
+    await start.body?.cancel().catch(() => {});
     if (start.status === 201) return 'mounted';
     if (start.status !== 202)
       throw new EngineError(
@@ -343,7 +349,7 @@ export class RegistryClient {
         'failed',
         `registry ${this.domain} rejected blob ${digest}: ${await registryErrorText(put)}`,
       );
-    await put.body?.cancel();
+    await put.body?.cancel().catch(() => {});
     return 'uploaded';
   }
 
@@ -383,7 +389,7 @@ export class RegistryClient {
           'failed',
           `registry ${this.domain} rejected a chunk of ${digest}: ${await registryErrorText(response)}`,
         );
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => {});
       offset += chunk.length;
       location = response.headers.get('location') ?? location;
     };
@@ -418,7 +424,7 @@ export class RegistryClient {
         'failed',
         `registry ${this.domain} rejected blob ${digest}: ${await registryErrorText(put)}`,
       );
-    await put.body?.cancel();
+    await put.body?.cancel().catch(() => {});
     return 'uploaded';
   }
 
@@ -445,7 +451,7 @@ export class RegistryClient {
         'failed',
         `registry ${this.domain} rejected manifest ${repository}:${reference}: ${await registryErrorText(response)}`,
       );
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     return (
       response.headers.get('docker-content-digest') ??
       `sha256:${createHash('sha256').update(bytes).digest('hex')}`
@@ -469,7 +475,7 @@ function describe(error: unknown): string {
 async function readCapped(response: Response, maxBytes: number, what: string): Promise<Buffer> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > maxBytes) {
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     throw new EngineError('too_large', `${what} is ${declared} bytes, over the ${maxBytes} byte limit`);
   }
   const chunks: Buffer[] = [];

@@ -46,6 +46,7 @@ const aardvarkCandidates = [
 ];
 const networkNameRe = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const predefinedNetworks = ['bridge', 'host', 'none'] as const;
+const hostNetworkLock = '/run/lock/berth-netavark.lock';
 
 const endpointSchema = z.object({
   containerName: z.string(),
@@ -169,7 +170,7 @@ function run(file: string, args: string[], input?: string): Promise<string> {
           reject(
             new EngineError(
               'failed',
-              `${file.split('/').pop()} ${args.find((a) => a === 'setup' || a === 'teardown') ?? args[0] ?? ''}: ${detail}`,
+              `netavark ${args.find((a) => a === 'setup' || a === 'teardown') ?? ''}: ${detail}`,
             ),
           );
         } else resolve(stdout);
@@ -579,9 +580,22 @@ export class NetworkManager implements ContainerNetworking {
   }
 
   async #netavark(command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
+    // netavark locks only its own config directory; several engines on one host (tests, or an agent beside a
+    // test run) must not edit the shared iptables chains at the same moment, so every call holds one host lock.
     return run(
-      this.#netavarkBinary,
-      ['--config', this.#configDir(), '--aardvark-binary', this.#aardvark, command, nsPath],
+      'flock',
+      [
+        // --close: aardvark-dns, which netavark starts as a daemon, must not inherit (and keep) the lock.
+        '--close',
+        hostNetworkLock,
+        this.#netavarkBinary,
+        '--config',
+        this.#configDir(),
+        '--aardvark-binary',
+        this.#aardvark,
+        command,
+        nsPath,
+      ],
       JSON.stringify(options),
     );
   }

@@ -287,6 +287,7 @@ describe('networks on netavark + aardvark-dns', () => {
     await engine.networks.remove(net.Id);
     expect(links()).not.toContain(bridge);
     expect(firewall()).not.toContain(subnet);
+    expect(firewall()).not.toContain(bridge);
     expect(await readdir(join(root, 'run', 'netns'))).toEqual([]);
     expect(existsSync(join(root, 'run', 'netavark', `${Id}.json`))).toBe(false);
   });
