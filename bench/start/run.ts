@@ -5,7 +5,10 @@
  *   - dockerd 20.10: `docker run --rm --network none busybox true` through its socket.
  * Prints medians and the ratios Berth/runc and dockerd/Berth.
  *
- *   npx tsx bench/start/run.ts [--rounds 20] [--only berth,runc,dockerd]
+ * With `--network bridge` (or `both`, the default) Berth and dockerd also run `true` on their default bridge
+ * network (dockerd on a test bridge `bt-benchbr0` it is given, without iptables).
+ *
+ *   npx tsx bench/start/run.ts [--rounds 20] [--only berth,runc,dockerd] [--network none|bridge|both]
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,13 +18,19 @@ import { startReferenceDockerd } from '@berth/agent/docker-api/reference';
 import { runDocker } from '@berth/agent/docker-api/testing';
 import { Engine } from '@berth/engine';
 import { busyboxEntries, loadBusybox, pushBusybox, tarBytes } from '@berth/engine/testing/images';
+import { testNetworkOptions } from '@berth/engine/testing/network';
 import { startRegistry } from '@berth/engine/testing/registry';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '20' }, only: { type: 'string' } },
+  options: {
+    rounds: { type: 'string', default: '20' },
+    only: { type: 'string' },
+    network: { type: 'string', default: 'both' },
+  },
 });
 const rounds = Number(values.rounds);
 const only = new Set((values.only ?? 'berth,runc,dockerd').split(','));
+const modes = values.network === 'both' ? ['none', 'bridge'] : [values.network ?? 'none'];
 
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -65,19 +74,20 @@ const work = await mkdtemp('/tmp/bt-bench-start-');
 const results: Record<string, number | undefined> = {};
 try {
   if (only.has('berth')) {
-    await using engine = await Engine.open({ dataRoot: join(work, 'berth') });
+    await using engine = await Engine.open({ dataRoot: join(work, 'berth'), ...testNetworkOptions() });
     await loadBusybox(engine);
-    results.berth = await sample('berth', async () => {
-      const { Id } = await engine.containers.create({
-        Image: 'busybox',
-        Cmd: ['true'],
-        HostConfig: { NetworkMode: 'none' },
+    for (const mode of modes)
+      results[`berth-${mode}`] = await sample(`berth (${mode})`, async () => {
+        const { Id } = await engine.containers.create({
+          Image: 'busybox',
+          Cmd: ['true'],
+          HostConfig: { NetworkMode: mode },
+        });
+        await engine.containers.start(Id);
+        const { StatusCode } = await engine.containers.wait(Id);
+        if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
+        await engine.containers.remove(Id);
       });
-      await engine.containers.start(Id);
-      const { StatusCode } = await engine.containers.wait(Id);
-      if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
-      await engine.containers.remove(Id);
-    });
   }
   if (only.has('runc')) {
     // The same rootfs, unpacked once; `runc spec` defaults plus a private network namespace.
@@ -101,22 +111,36 @@ try {
   if (only.has('dockerd')) {
     await using registry = await startRegistry();
     const image = await pushBusybox(registry, 'bt-bench/busybox:1');
-    await using dockerd = await startReferenceDockerd();
-    const config = join(work, 'docker-config');
-    const docker = async (args: string[]) => {
-      const r = await runDocker(dockerd.host, config, args);
-      if (r.code !== 0) throw new Error(`docker ${args[0]}: ${r.stderr.trim()}`);
-    };
-    await docker(['pull', '-q', image]);
-    results.dockerd = await sample('dockerd', () =>
-      docker(['run', '--rm', '--network', 'none', image, 'true']),
-    );
+    const bridge = 'bt-benchbr0';
+    if (modes.includes('bridge')) {
+      await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+      await run('ip', ['addr', 'add', '10.249.0.1/24', 'dev', bridge]);
+      await run('ip', ['link', 'set', bridge, 'up']);
+    }
+    try {
+      await using dockerd = await startReferenceDockerd(modes.includes('bridge') ? { bridge } : {});
+      const config = join(work, 'docker-config');
+      const docker = async (args: string[]) => {
+        const r = await runDocker(dockerd.host, config, args);
+        if (r.code !== 0) throw new Error(`docker ${args[0]}: ${r.stderr.trim()}`);
+      };
+      await docker(['pull', '-q', image]);
+      for (const mode of modes)
+        results[`dockerd-${mode}`] = await sample(`dockerd (${mode})`, () =>
+          docker(['run', '--rm', '--network', mode, image, 'true']),
+        );
+    } finally {
+      if (modes.includes('bridge')) await run('ip', ['link', 'del', bridge]).catch(() => {});
+    }
   }
 } finally {
   await rm(work, { recursive: true, force: true });
 }
-const { berth, runc, dockerd } = results;
 console.info(`\nrounds=${rounds} (medians of create+start+wait+remove of \`true\`)`);
-if (berth && runc) console.info(`berth / runc    ${(berth / runc).toFixed(2)}x  (target <= 2x)`);
-if (berth && dockerd)
-  console.info(`dockerd / berth ${(dockerd / berth).toFixed(2)}x  (>1 means Berth is faster)`);
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
+if (results['berth-none'] && results.runc)
+  console.info(`berth(none) / runc      ${ratio(results['berth-none'], results.runc)}  (target <= 2x)`);
+for (const mode of modes)
+  console.info(
+    `dockerd / berth (${mode.padEnd(6)}) ${ratio(results[`dockerd-${mode}`], results[`berth-${mode}`])}  (>1 means Berth is faster; target >= 3x with the bridge)`,
+  );

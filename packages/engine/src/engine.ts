@@ -98,6 +98,7 @@ export class Engine implements AsyncDisposable {
   /** Stops watching; running containers keep running (they belong to conmon and runc). */
   async close(): Promise<void> {
     await this.containers.close();
+    await this.networks.releaseIdle();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

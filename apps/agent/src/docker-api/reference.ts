@@ -16,7 +16,13 @@ export interface ReferenceDockerd extends AsyncDisposable {
   pid: number;
 }
 
-export async function startReferenceDockerd(): Promise<ReferenceDockerd> {
+/**
+ * `bridge` gives dockerd a default bridge network on an existing bridge interface the caller made (a test-
+ * prefixed one), still without iptables, so the host's FORWARD policy stays as it is.
+ */
+export async function startReferenceDockerd(
+  options: { bridge?: string; bridgeIp?: string } = {},
+): Promise<ReferenceDockerd> {
   const root = await mkdtemp('/tmp/bt-api-ref-');
   const socket = join(root, 'docker.sock');
   const child: ChildProcess = spawn(
@@ -32,7 +38,9 @@ export async function startReferenceDockerd(): Promise<ReferenceDockerd> {
       join(root, 'docker.pid'),
       '--iptables=false',
       '--ip6tables=false',
-      '--bridge=none',
+      ...(options.bridge
+        ? ['--bridge', options.bridge, ...(options.bridgeIp ? ['--fixed-cidr', options.bridgeIp] : [])]
+        : ['--bridge=none']),
       '--containerd-namespace',
       'bt-api-ref',
       '--containerd-plugins-namespace',

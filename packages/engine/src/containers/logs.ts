@@ -110,6 +110,8 @@ export async function* readLogs(
   isDone: () => boolean,
   signal?: AbortSignal,
   pinned?: number,
+  /** Lets the owner wake the follower at once when the container stops, instead of at the next poll. */
+  onStateChange?: (wake: () => void) => () => void,
 ): AsyncGenerator<LogEntry> {
   const parser = new LogParser();
   let offset = options.startOffset ?? 0;
@@ -135,6 +137,7 @@ export async function* readLogs(
     })();
     const onAbort = () => wake?.();
     signal?.addEventListener('abort', onAbort);
+    const unsubscribe = onStateChange?.(() => wake?.());
     try {
       for (;;) {
         if (signal?.aborted) return;
@@ -173,6 +176,7 @@ export async function* readLogs(
       }
     } finally {
       watcher?.close();
+      unsubscribe?.();
       signal?.removeEventListener('abort', onAbort);
     }
   } finally {

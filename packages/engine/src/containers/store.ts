@@ -173,6 +173,8 @@ export class ContainerStore implements AsyncDisposable {
   readonly #execs = new Map<string, ExecInstance>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
   readonly #stopping = new Set<string>();
+  /** Log followers to wake when a container's state changes (exit, removal). */
+  readonly #followers = new Map<string, Set<() => void>>();
   #watcher: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
@@ -890,7 +892,20 @@ export class ContainerStore implements AsyncDisposable {
     }
   }
 
+  #follow(id: string): (wake: () => void) => () => void {
+    return (wake) => {
+      const set = this.#followers.get(id) ?? new Set();
+      set.add(wake);
+      this.#followers.set(id, set);
+      return () => {
+        set.delete(wake);
+        if (!set.size) this.#followers.delete(id);
+      };
+    };
+  }
+
   #notify(record: ContainerRecord, what: 'exit' | 'removed'): void {
+    for (const wake of this.#followers.get(record.id) ?? []) wake();
     const waiters = this.#waiters.get(record.id) ?? [];
     const keep: Waiter[] = [];
     const result = {
@@ -1324,6 +1339,8 @@ export class ContainerStore implements AsyncDisposable {
       options,
       () => !record.state.Running || !this.#records.has(record.id),
       signal,
+      undefined,
+      this.#follow(record.id),
     );
   }
 
@@ -1354,6 +1371,7 @@ export class ContainerStore implements AsyncDisposable {
       },
       signal,
       pinned,
+      this.#follow(record.id),
     );
   }
 

@@ -69,6 +69,8 @@ const networkRecordSchema = z.object({
   interfaceName: z.string(),
   dnsEnabled: z.boolean(),
   endpoints: z.record(z.string(), endpointSchema),
+  /** The address of the network's keeper endpoint while it exists (see #ensureKeeper). */
+  keeper: z.string().optional(),
 });
 type NetworkRecord = z.infer<typeof networkRecordSchema>;
 
@@ -543,6 +545,7 @@ export class NetworkManager implements ContainerNetworking {
           'conflict',
           `error while removing network: network ${record.name} id ${record.id} has active endpoints`,
         );
+      await this.#dropKeeper(record);
       this.#records.delete(record.id);
       await rm(join(this.#dir, `${record.id}.json`), { force: true });
       this.#events.emit('network', 'destroy', record.id, { name: record.name, type: 'bridge' });
@@ -657,6 +660,7 @@ export class NetworkManager implements ContainerNetworking {
     const cidr = parseCidr(record.subnet);
     const taken = new Set([
       record.gateway,
+      ...(record.keeper ? [record.keeper] : []),
       ...Object.entries(record.endpoints)
         .filter(([id]) => id !== containerId)
         .map(([, e]) => e.ip),
@@ -684,6 +688,7 @@ export class NetworkManager implements ContainerNetworking {
           record: endpoint.network === 'bridge' ? await this.#defaultBridge() : this.#get(endpoint.network),
           endpoint,
         });
+      for (const { record } of records) await this.#ensureKeeper(record);
       const portBindings = await this.#assignPorts(request.portBindings, request.containerId);
       const options: NetavarkOptions = {
         container_id: request.containerId,
@@ -885,12 +890,78 @@ export class NetworkManager implements ContainerNetworking {
   }
 
   /** After a crash: tears down whatever belongs to containers that are not running any more. */
+  // ---- keepers ----
+  //
+  // netavark removes a bridge, and all of its network's firewall rules, when the last container leaves it,
+  // and makes them again for the next one: most of a container start on a bridge. A keeper is one namespace
+  // with one endpoint that stays attached while the network is in use or the engine runs, so the bridge and
+  // the network's rules stay warm and containers only add and remove their own.
+
+  #keeperId(record: NetworkRecord): string {
+    return `keeper-${record.id.slice(0, 12)}`;
+  }
+
+  async #ensureKeeper(record: NetworkRecord): Promise<void> {
+    const id = this.#keeperId(record);
+    if (record.keeper && existsSync(this.#optionsPath(id))) return;
+    const ip = this.#allocate(record, id);
+    const options: NetavarkOptions = {
+      container_id: id,
+      container_name: `berth-${id}`,
+      port_mappings: [],
+      networks: { [record.name]: { static_ips: [ip], aliases: [], interface_name: 'eth0' } },
+      network_info: { [record.name]: this.#netavarkNetwork(record) },
+    };
+    const nsPath = this.#nsPath(id);
+    try {
+      await this.#createNamespace(nsPath);
+      await writeFile(this.#optionsPath(id), JSON.stringify(options));
+      await this.#netavark('setup', nsPath, options);
+      record.keeper = ip;
+      await this.#save(record);
+    } catch {
+      // Only an optimisation: without a keeper, containers still start (more slowly).
+      await this.#netavark('teardown', nsPath, options).catch(() => {});
+      await rm(this.#optionsPath(id), { force: true });
+      await this.#removeNamespace(nsPath);
+    }
+  }
+
+  async #dropKeeper(record: NetworkRecord): Promise<void> {
+    const id = this.#keeperId(record);
+    const nsPath = this.#nsPath(id);
+    try {
+      const options = JSON.parse(await readFile(this.#optionsPath(id), 'utf8')) as NetavarkOptions;
+      if (existsSync(nsPath)) await this.#netavark('teardown', nsPath, options).catch(() => {});
+    } catch {}
+    await rm(this.#optionsPath(id), { force: true });
+    await this.#removeNamespace(nsPath);
+    if (record.keeper !== undefined) {
+      delete record.keeper;
+      if (this.#records.has(record.id)) await this.#save(record);
+    }
+  }
+
+  /** Lets go of the bridges nothing uses (on engine close; running containers keep theirs). */
+  releaseIdle(): Promise<void> {
+    return this.#serial(async () => {
+      for (const record of this.#records.values())
+        if (record.keeper !== undefined && Object.keys(record.endpoints).length === 0)
+          await this.#dropKeeper(record);
+    });
+  }
+
+  /** After a crash: tears down whatever belongs to containers that are not running any more. */
   async sweep(running: Set<string>): Promise<void> {
+    const keepers = new Set([...this.#records.values()].map((r) => this.#keeperId(r)));
     const ids = new Set<string>();
     for (const file of await readdir(join(this.#runDir, 'netns')).catch(() => [] as string[])) ids.add(file);
     for (const file of await readdir(join(this.#runDir, 'netavark')).catch(() => [] as string[]))
       if (file.endsWith('.json')) ids.add(file.slice(0, -5));
     for (const record of this.#records.values()) for (const id of Object.keys(record.endpoints)) ids.add(id);
-    for (const id of ids) if (!running.has(id)) await this.teardown(id);
+    for (const id of ids) {
+      if (running.has(id) || keepers.has(id)) continue;
+      await this.teardown(id);
+    }
   }
 }

@@ -282,13 +282,18 @@ describe('networks on netavark + aardvark-dns', () => {
     const bridge = `bt-${net.Id.slice(0, 12)}`;
     expect(links()).toContain(bridge);
     expect(firewall()).toContain(subnet);
-    expect(await readdir(join(root, 'run', 'netns'))).toEqual([Id]);
+    // The container's namespace, and the keeper that holds the network's bridge while it is in use.
+    expect(await readdir(join(root, 'run', 'netns'))).toEqual(
+      expect.arrayContaining([Id, `keeper-${net.Id.slice(0, 12)}`]),
+    );
     await engine.containers.remove(Id, { force: true });
     await engine.networks.remove(net.Id);
     expect(links()).not.toContain(bridge);
     expect(firewall()).not.toContain(subnet);
     expect(firewall()).not.toContain(bridge);
-    expect(await readdir(join(root, 'run', 'netns'))).toEqual([]);
+    const left = await readdir(join(root, 'run', 'netns'));
+    expect(left).not.toContain(Id);
+    expect(left).not.toContain(`keeper-${net.Id.slice(0, 12)}`);
     expect(existsSync(join(root, 'run', 'netavark', `${Id}.json`))).toBe(false);
   });
 
@@ -304,8 +309,12 @@ describe('networks on netavark + aardvark-dns', () => {
     engine = await Engine.open({ dataRoot: root, ...network });
     engine.events.on((e) => events.push(e));
     expect(engine.containers.inspect(Id).State.Running).toBe(false);
+    expect(await readdir(join(root, 'run', 'netns'))).not.toContain(Id);
+    expect(Object.keys((await engine.networks.inspect(net.Id)).Containers)).toEqual([]);
+    await engine.containers.remove(Id);
+    await engine.networks.remove(net.Id);
     expect(firewall()).not.toContain(subnet);
-    expect(await readdir(join(root, 'run', 'netns'))).toEqual([]);
+    expect(await readdir(join(root, 'run', 'netns'))).not.toContain(`keeper-${net.Id.slice(0, 12)}`);
   });
 
   it('refuses bad network requests clearly', async () => {
