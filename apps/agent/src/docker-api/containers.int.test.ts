@@ -346,7 +346,10 @@ describe('docker api: containers through the docker CLI', () => {
 
   it('system df and system prune, events with filters', async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
-    expect(await t.docker(['run', '--name', 'bt-ev', 'busybox', 'true'])).toMatchObject({ code: 0, stderr: '' });
+    expect(await t.docker(['run', '--name', 'bt-ev', 'busybox', 'true'])).toMatchObject({
+      code: 0,
+      stderr: '',
+    });
     const until = Math.ceil(Date.now() / 1000);
     const events = await t.docker([
       'events',

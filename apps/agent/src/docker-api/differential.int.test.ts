@@ -96,4 +96,108 @@ describe('docker CLI: Berth behaves like dockerd', () => {
     expect(r.berth.code).toBe(1);
     expect(r.berth.stderr).toMatch(/^Error response from daemon: .*not found/);
   });
+
+  // Containers: the same scenario on both daemons (no network: the reference runs without bridges).
+  describe('containers', () => {
+    const ids = (text: string) =>
+      text.replace(/\b[0-9a-f]{64}\b/g, 'ID').replace(/\b[0-9a-f]{12}\b/g, 'SHORTID');
+    const stripTimes = (text: string) =>
+      text
+        .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z/g, 'TIME')
+        .replace(/(Up|Exited \(\d+\)) .*? (ago|$)/gm, '$1 …');
+    async function same(args: string[]) {
+      const r = await both(args);
+      return {
+        berth: { ...r.berth, stdout: stripTimes(ids(r.berth.stdout)), stderr: ids(r.berth.stderr) },
+        dockerd: { ...r.dockerd, stdout: stripTimes(ids(r.dockerd.stdout)), stderr: ids(r.dockerd.stderr) },
+      };
+    }
+    afterAll(async () => {
+      await both(['rm', '-f', 'bt-diff-fg', 'bt-diff-d']);
+    });
+
+    it('run in the foreground: output, stderr and exit code', async () => {
+      const r = await same([
+        'run',
+        '--name',
+        'bt-diff-fg',
+        '--network',
+        'none',
+        ref,
+        'sh',
+        '-c',
+        'echo out; echo err >&2; exit 3',
+      ]);
+      expect(r.dockerd).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+      expect(r.berth).toEqual(r.dockerd);
+    });
+
+    it('run -d, then ps --format, logs, inspect --format of the common fields', async () => {
+      const run = await same([
+        'run',
+        '-d',
+        '--name',
+        'bt-diff-d',
+        '--network',
+        'none',
+        '-e',
+        'A=1',
+        '-l',
+        'bt=1',
+        ref,
+        'sh',
+        '-c',
+        'echo started; sleep 1000',
+      ]);
+      expect(run.berth).toEqual(run.dockerd);
+      await new Promise((r) => setTimeout(r, 500));
+      const ps = await same([
+        'ps',
+        '--filter',
+        'name=bt-diff-d',
+        '--format',
+        '{{.Names}} {{.Image}} {{.Command}} {{.Labels}} {{.State}}',
+      ]);
+      expect(ps.berth).toEqual(ps.dockerd);
+      const logs = await same(['logs', 'bt-diff-d']);
+      expect(logs.berth).toEqual(logs.dockerd);
+      const format =
+        '{{.Name}} {{.State.Status}} {{.State.Running}} {{.State.ExitCode}} {{json .Config.Cmd}} {{json .Config.Labels}} {{.Config.Image}} {{.HostConfig.NetworkMode}} {{.RestartCount}} {{.Config.Tty}}';
+      const inspect = await same(['inspect', '--format', format, 'bt-diff-d']);
+      expect(inspect.dockerd.code).toBe(0);
+      expect(inspect.berth).toEqual(inspect.dockerd);
+      const kill = await same(['kill', 'bt-diff-d']);
+      expect(kill.berth).toEqual(kill.dockerd);
+      const stopped = await same([
+        'inspect',
+        '--format',
+        '{{.State.Status}} {{.State.ExitCode}}',
+        'bt-diff-d',
+      ]);
+      expect(stopped.berth).toEqual(stopped.dockerd);
+    });
+
+    it.each([[['start', 'bt-diff-nope']], [['rm', 'bt-diff-nope']], [['logs', 'bt-diff-nope']]])(
+      '%j fails with the same message',
+      async (args) => {
+        const r = await same(args);
+        expect(r.dockerd.code).not.toBe(0);
+        expect(r.berth).toEqual(r.dockerd);
+      },
+    );
+
+    it('a name in use and removing a running container fail with the same message', async () => {
+      await both(['run', '-d', '--name', 'bt-diff-busy', '--network', 'none', ref, 'sleep', '1000']);
+      try {
+        const dup = await same(['create', '--name', 'bt-diff-busy', '--network', 'none', ref, 'true']);
+        expect(dup.dockerd.code).not.toBe(0);
+        expect(dup.berth).toEqual(dup.dockerd);
+        const busy = await same(['rm', 'bt-diff-busy']);
+        expect(busy.dockerd.code).not.toBe(0);
+        expect(busy.berth).toEqual(busy.dockerd);
+      } finally {
+        await both(['rm', '-f', 'bt-diff-busy']);
+      }
+    });
+  });
 });

@@ -1227,7 +1227,7 @@ export class ContainerStore implements AsyncDisposable {
       Names: [`/${record.name}`],
       Image: record.config.Image,
       ImageID: record.imageId,
-      Command: [...(record.config.Entrypoint ?? []), ...(record.config.Cmd ?? [])].join(' '),
+      Command: commandLine([...(record.config.Entrypoint ?? []), ...(record.config.Cmd ?? [])]),
       Created: Math.floor(Date.parse(record.created) / 1000),
       Ports: this.#publishedPorts(record),
       Labels: record.config.Labels,
@@ -1688,6 +1688,13 @@ export type ContainerInspect = Record<string, unknown> & {
   State: ContainerRecord['state'];
   Config: ContainerConfig;
 };
+
+/** As dockerd lists it: arguments with a space in single quotes. */
+function commandLine(argv: string[]): string {
+  const [path = '', ...args] = argv;
+  if (!args.length) return path;
+  return `${path} ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
