@@ -99,7 +99,7 @@ describe('docker api: containers through the docker CLI', () => {
       '--format',
       '{{.Names}} {{.Status}} {{.Command}}',
     ]);
-    expect(ps.stdout).toMatch(/^bt-d Up .*"sh -c ech/);
+    expect(ps.stdout).toMatch(/^bt-d Up .*"sh -c 'echo/);
     expect(ps.stdout.trim().split('\n')).toHaveLength(1);
     expect((await t.docker(['ps', '-q'])).stdout.trim()).toBe(id.slice(0, 12));
     await expect
