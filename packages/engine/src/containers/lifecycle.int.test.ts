@@ -99,6 +99,23 @@ describe('containers on runc + conmon', () => {
     expect(events.find((e) => e.Action === 'die')?.Actor.Attributes.exitCode).toBe('3');
   });
 
+  it('runs a TTY container: one terminal stream, lines as a terminal writes them', async () => {
+    const result = await run(engine, {
+      Tty: true,
+      Cmd: ['sh', '-c', 'tty; echo out; echo err >&2; exit 2'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    created.push(result.id);
+    expect(result.code).toBe(2);
+    expect(result.out).toBe('/dev/pts/0\r\nout\r\nerr\r\n');
+    for await (const entry of engine.containers.logs(result.id, {
+      stdout: false,
+      stderr: true,
+      follow: false,
+    }))
+      throw new Error(`a TTY container has no separate stderr: ${entry.data}`);
+  });
+
   it('applies the image config and overrides: env, workdir, user, entrypoint, hostname, /etc files', async () => {
     const result = await run(engine, {
       Entrypoint: ['sh', '-c'],
