@@ -129,10 +129,11 @@ async function main(): Promise<void> {
   await buildWeb();
 
   const publicUrl = config.BERTH_PUBLIC_URL ?? `http://localhost:${config.PORT}`;
-  launch('control plane', join(root, 'node_modules/.bin/next'), ['start', '--port', String(config.PORT)], {
+  launch('control plane', join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/web/server.ts')], {
     cwd: join(root, 'apps/web'),
     env: {
       ...process.env,
+      PORT: String(config.PORT),
       NODE_ENV: 'production',
       NEXT_TELEMETRY_DISABLED: '1',
       DATABASE_URL: databaseUrl,

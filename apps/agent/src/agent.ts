@@ -7,8 +7,14 @@ import { Engine, type EngineOptions } from '@berth/engine';
 import type { Logger } from 'pino';
 import { containerBackend } from './docker-api/engine-backend';
 import { DockerApiServer } from './docker-api/server';
+import { AGENT_VERSION, engineBackend } from './link/backend';
+import { ControlPlaneLink, enroll } from './link/client';
+import { AgentIdentity } from './link/identity';
 
 export interface AgentOptions {
+  /** Dial this control plane (enrolling first with `enrollToken` when this host has no identity yet). */
+  controlPlane?: string;
+  enrollToken?: string;
   dataRoot: string;
   /** Where to serve the Docker Engine API; omit to run without it. */
   dockerSocket?: string;
@@ -20,12 +26,19 @@ export interface AgentOptions {
 export class Agent implements AsyncDisposable {
   readonly engine: Engine;
   readonly dockerApi: DockerApiServer | undefined;
+  readonly link: ControlPlaneLink | undefined;
   readonly #log: Logger;
   #closed = false;
 
-  private constructor(engine: Engine, dockerApi: DockerApiServer | undefined, log: Logger) {
+  private constructor(
+    engine: Engine,
+    dockerApi: DockerApiServer | undefined,
+    link: ControlPlaneLink | undefined,
+    log: Logger,
+  ) {
     this.engine = engine;
     this.dockerApi = dockerApi;
+    this.link = link;
     this.#log = log;
   }
 
@@ -64,14 +77,53 @@ export class Agent implements AsyncDisposable {
       await engine.close();
       throw error;
     }
-    options.log.info({ dataRoot: engine.dataRoot }, 'agent started');
-    return new Agent(engine, dockerApi, options.log);
+    let link: ControlPlaneLink | undefined;
+    try {
+      link = options.controlPlane ? await Agent.#link(engine, options) : undefined;
+    } catch (error) {
+      await dockerApi?.close();
+      await engine.close();
+      throw error;
+    }
+    options.log.info({ dataRoot: engine.dataRoot, controlPlane: options.controlPlane }, 'agent started');
+    return new Agent(engine, dockerApi, link, options.log);
+  }
+
+  static async #link(engine: Engine, options: AgentOptions): Promise<ControlPlaneLink> {
+    const controlPlane = options.controlPlane as string;
+    const identity = await AgentIdentity.load(engine.dataRoot);
+    const backend = engineBackend(engine);
+    let hostId = identity.record?.controlPlane === controlPlane ? identity.record.hostId : undefined;
+    if (!hostId) {
+      if (!options.enrollToken)
+        throw new Error(
+          `this host is not enrolled with ${controlPlane}: pass --enroll-token from "Add a host"`,
+        );
+      hostId = await enroll({
+        controlPlane,
+        token: options.enrollToken,
+        identity,
+        facts: await backend.facts(),
+      });
+      options.log.info({ hostId }, 'enrolled with the control plane');
+    }
+    const log = options.log.child({ component: 'link' });
+    return new ControlPlaneLink({
+      controlPlane,
+      hostId,
+      identity,
+      backend,
+      log,
+      agentVersion: AGENT_VERSION,
+      onState: (state, detail) => log.info({ state, detail }, 'control-plane link'),
+    }).start();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      await this.link?.[Symbol.asyncDispose]();
       await this.dockerApi?.close();
     } finally {
       await this.engine.close();

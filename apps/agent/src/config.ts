@@ -9,6 +9,10 @@ export const agentConfigSchema = z.object({
   dataRoot: z.string().min(1).startsWith('/', 'must be an absolute path'),
   dockerSocket: z.string().min(1).startsWith('/', 'must be an absolute path'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** The control plane to dial (http(s)://host:port); absent means standalone. */
+  controlPlane: z.string().url().optional(),
+  /** A one-time enrolment token from the control plane's "Add a host"; needed only on the first start. */
+  enrollToken: z.string().min(16).max(256).optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -29,6 +33,8 @@ export function readConfig(
       'data-root': { type: 'string' },
       'docker-socket': { type: 'string' },
       'log-level': { type: 'string' },
+      'control-plane': { type: 'string' },
+      'enroll-token': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -37,5 +43,7 @@ export function readConfig(
     dataRoot: values['data-root'] ?? env.BERTH_DATA_ROOT ?? defaultConfig.dataRoot,
     dockerSocket: values['docker-socket'] ?? env.BERTH_DOCKER_SOCKET ?? defaultConfig.dockerSocket,
     logLevel: values['log-level'] ?? env.BERTH_LOG_LEVEL ?? defaultConfig.logLevel,
+    controlPlane: values['control-plane'] ?? env.BERTH_CONTROL_PLANE ?? undefined,
+    enrollToken: values['enroll-token'] ?? env.BERTH_ENROLL_TOKEN ?? undefined,
   });
 }

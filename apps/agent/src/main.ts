@@ -9,7 +9,13 @@ import { readConfig } from './config';
 async function main(): Promise<void> {
   const config = readConfig();
   const log = pino({ level: config.logLevel, base: { pid: process.pid }, redact: ['*.password', '*.auth'] });
-  const agent = await Agent.start({ dataRoot: config.dataRoot, dockerSocket: config.dockerSocket, log });
+  const agent = await Agent.start({
+    dataRoot: config.dataRoot,
+    dockerSocket: config.dockerSocket,
+    log,
+    ...(config.controlPlane ? { controlPlane: config.controlPlane } : {}),
+    ...(config.enrollToken ? { enrollToken: config.enrollToken } : {}),
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,4 +1,4 @@
-import { listHosts } from '../hosts/service';
+import { listHosts, startEnrollment } from '../hosts/service';
 import { membershipsOf } from '../teams/membership';
 import { protectedProcedure, router, teamProcedure } from './init';
 
@@ -9,6 +9,7 @@ export const appRouter = router({
   })),
   hosts: router({
     list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
+    startEnrollment: teamProcedure('admin').mutation(({ ctx }) => startEnrollment(ctx.teamId, ctx.user.id)),
   }),
 });
 

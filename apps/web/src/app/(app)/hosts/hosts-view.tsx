@@ -1,47 +1,118 @@
 'use client';
 
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../../lib/trpc';
+
+const placeholderTeam = '00000000-0000-4000-8000-000000000000';
+
+function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean }) {
+  const trpc = useTRPC();
+  const enrollment = useMutation(trpc.hosts.startEnrollment.mutationOptions());
+  if (!canAdd) return null;
+  return (
+    <div className="mt-4">
+      <button
+        type="button"
+        onClick={() => enrollment.mutate({ teamId })}
+        disabled={enrollment.isPending}
+        className="rounded-md bg-sky-700 px-4 py-2 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-50"
+      >
+        Add a host
+      </button>
+      {enrollment.error ? (
+        <p role="alert" className="mt-2 text-sm text-red-700">
+          {enrollment.error.message}
+        </p>
+      ) : null}
+      {enrollment.data ? (
+        <div className="mt-3 rounded-md border border-slate-200 bg-white p-4 text-sm">
+          <p>
+            On the host, as root, in a checkout of Berth, run (the token works once, until{' '}
+            {new Date(enrollment.data.expiresAt).toLocaleTimeString()}):
+          </p>
+          <pre
+            className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-slate-100"
+            data-testid="enroll-command"
+          >
+            {enrollment.data.command}
+          </pre>
+        </div>
+      ) : null}
+    </div>
+  );
+}
 
 export function HostsView() {
   const trpc = useTRPC();
   const me = useQuery(trpc.me.queryOptions());
   const team = me.data?.teams[0];
   const hosts = useQuery({
-    ...trpc.hosts.list.queryOptions({ teamId: team?.teamId ?? '00000000-0000-4000-8000-000000000000' }),
+    ...trpc.hosts.list.queryOptions({ teamId: team?.teamId ?? placeholderTeam }),
     enabled: Boolean(team),
+    refetchInterval: 2000,
   });
   if (me.isPending || (team && hosts.isPending)) return <p className="text-slate-500">Loading…</p>;
   if (me.error || hosts.error)
     return <p role="alert">Could not load hosts: {(me.error ?? hosts.error)?.message}</p>;
   if (!team) return <p>You are not a member of any team yet.</p>;
+  const canAdd = team.role === 'owner' || team.role === 'admin';
   return (
     <section>
       <h1 className="text-2xl font-semibold">Hosts</h1>
       <p className="mt-1 text-sm text-slate-600">
         Team {team.teamName} · your role: {team.role}
       </p>
+      <AddHost teamId={team.teamId} canAdd={canAdd} />
       {hosts.data?.length ? (
-        <table className="mt-6 w-full border-collapse text-left text-sm">
-          <thead>
-            <tr className="border-b border-slate-200 text-slate-500">
-              <th className="py-2">Name</th>
-              <th className="py-2">Enrolled</th>
-              <th className="py-2">Last seen</th>
-            </tr>
-          </thead>
-          <tbody>
-            {hosts.data.map((host) => (
-              <tr key={host.id} className="border-b border-slate-100">
-                <td className="py-2 font-medium">{host.name}</td>
-                <td className="py-2">{host.enrolled ? 'yes' : 'waiting for the agent'}</td>
-                <td className="py-2">
-                  {host.lastSeenAt ? new Date(host.lastSeenAt).toLocaleString() : 'never'}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ul className="mt-6 space-y-4">
+          {hosts.data.map((host) => (
+            <li
+              key={host.id}
+              className="rounded-lg border border-slate-200 bg-white p-4"
+              data-testid={`host-${host.name}`}
+            >
+              <div className="flex items-center gap-3">
+                <span className="font-medium">{host.name}</span>
+                <span
+                  className={`rounded-full px-2 py-0.5 text-xs ${host.online ? 'bg-emerald-100 text-emerald-800' : 'bg-slate-100 text-slate-600'}`}
+                  data-testid="host-status"
+                >
+                  {host.online ? 'online' : 'offline'}
+                </span>
+                <span className="text-xs text-slate-500">
+                  {host.os ?? ''} {host.agentVersion ? `· agent ${host.agentVersion}` : ''} · {host.images}{' '}
+                  images · last seen {host.lastSeenAt ? new Date(host.lastSeenAt).toLocaleString() : 'never'}
+                </span>
+              </div>
+              {host.containers.length ? (
+                <table className="mt-3 w-full border-collapse text-left text-sm">
+                  <thead>
+                    <tr className="border-b border-slate-200 text-slate-500">
+                      <th className="py-1">Container</th>
+                      <th className="py-1">Image</th>
+                      <th className="py-1">Status</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {host.containers.map((c) => (
+                      <tr
+                        key={c.id}
+                        className="border-b border-slate-100"
+                        data-testid={`container-${c.name}`}
+                      >
+                        <td className="py-1 font-mono">{c.name}</td>
+                        <td className="py-1">{c.image}</td>
+                        <td className="py-1">{c.status}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              ) : (
+                <p className="mt-2 text-sm text-slate-500">No containers.</p>
+              )}
+            </li>
+          ))}
+        </ul>
       ) : (
         <div
           className="mt-6 rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center"
@@ -49,9 +120,10 @@ export function HostsView() {
         >
           <h2 className="font-medium">No hosts yet</h2>
           <p className="mt-2 text-sm text-slate-600">
-            A host joins when its Berth agent connects to this control plane. On the host, run the agent with
-            this control plane&apos;s address:{' '}
-            <code className="rounded bg-slate-100 px-1">npm run agent -- --help</code> lists the options.
+            A host joins when its Berth agent enrols with this control plane.
+            {canAdd
+              ? ' Use “Add a host” above for the command to run on it.'
+              : ' Ask an admin of your team to add one.'}
           </p>
         </div>
       )}

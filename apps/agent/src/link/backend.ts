@@ -1,0 +1,202 @@
+/**
+ * The control-plane link's view of this host: the engine's containers, images, volumes and networks in the
+ * protocol's shapes, and the commands and streams the control plane may ask for, each one engine call.
+ */
+import { readFile } from 'node:fs/promises';
+import { arch, cpus, hostname, release, totalmem } from 'node:os';
+import type { Engine, ContainerSummary as EngineContainer, EngineEvent } from '@berth/engine';
+import type { Command, ContainerSummary, EngineFacts, Inventory, StreamRequest } from '../protocol/messages';
+import type { InventoryDelta, LinkBackend, StreamSink } from './client';
+
+export const AGENT_VERSION = '0.1.0';
+
+function toSummary(c: EngineContainer): ContainerSummary {
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? '').replace(/^\//, ''),
+    image: c.Image,
+    imageId: c.ImageID,
+    command: c.Command.slice(0, 4096),
+    state: c.State as ContainerSummary['state'],
+    status: c.Status,
+    created: c.Created,
+    labels: c.Labels,
+    ports: c.Ports.map((p) => ({
+      privatePort: p.PrivatePort,
+      ...(p.PublicPort !== undefined ? { publicPort: p.PublicPort } : {}),
+      ...(p.IP ? { ip: p.IP } : {}),
+      type: p.Type as 'tcp' | 'udp',
+    })),
+    networks: Object.keys(c.NetworkSettings.Networks),
+  };
+}
+
+async function osName(): Promise<string> {
+  const text = await readFile('/etc/os-release', 'utf8').catch(() => '');
+  return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? 'Linux';
+}
+
+export function engineBackend(engine: Engine): LinkBackend {
+  const facts = async (): Promise<EngineFacts> => ({
+    hostname: hostname(),
+    os: await osName(),
+    kernel: release(),
+    arch: arch(),
+    cpus: cpus().length,
+    memoryBytes: totalmem(),
+    runtimes: { runc: 'runc', monitor: 'conmon' },
+    agentVersion: AGENT_VERSION,
+  });
+  const container = (id: string): ContainerSummary | undefined => {
+    const [row] = engine.containers.list({ all: true, filters: { id: [id] } });
+    return row ? toSummary(row) : undefined;
+  };
+  return {
+    facts,
+    async inventory(): Promise<Inventory> {
+      return {
+        facts: await facts(),
+        containers: engine.containers.list({ all: true }).map(toSummary),
+        images: engine.images.list().map((i) => ({
+          id: i.Id,
+          repoTags: i.RepoTags,
+          repoDigests: i.RepoDigests,
+          size: i.Size,
+          created: i.Created,
+        })),
+        volumes: engine.volumes.list().map((v) => ({ name: v.Name, driver: v.Driver, labels: v.Labels })),
+        networks: (await engine.networks.list()).map((n) => ({ id: n.Id, name: n.Name, driver: n.Driver })),
+      };
+    },
+    async *deltas(signal: AbortSignal): AsyncIterable<InventoryDelta> {
+      const queue: EngineEvent[] = [];
+      let wake: (() => void) | undefined;
+      const off = engine.events.on((event) => {
+        queue.push(event);
+        wake?.();
+      });
+      const onAbort = () => wake?.();
+      signal.addEventListener('abort', onAbort);
+      try {
+        while (!signal.aborted) {
+          const event = queue.shift();
+          if (!event) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            wake = undefined;
+            continue;
+          }
+          const delta: InventoryDelta = {
+            event: {
+              Type: event.Type,
+              Action: event.Action,
+              Actor: event.Actor,
+              time: event.time,
+              timeNano: event.timeNano,
+            },
+          };
+          if (event.Type === 'container') {
+            const summary = container(event.Actor.ID);
+            if (summary) delta.container = summary;
+            else if (event.Action === 'destroy') delta.removed = true;
+          }
+          yield delta;
+        }
+      } finally {
+        off();
+        signal.removeEventListener('abort', onAbort);
+      }
+    },
+    async execute(command: Command, progress, signal): Promise<unknown> {
+      const c = engine.containers;
+      switch (command.kind) {
+        case 'container.start':
+          await c.start(command.containerId);
+          return container(command.containerId);
+        case 'container.stop':
+          await c.stop(command.containerId, {
+            ...(command.timeoutSeconds !== undefined ? { timeout: command.timeoutSeconds } : {}),
+          });
+          return container(command.containerId);
+        case 'container.restart':
+          await c.restart(command.containerId, {
+            ...(command.timeoutSeconds !== undefined ? { timeout: command.timeoutSeconds } : {}),
+          });
+          return container(command.containerId);
+        case 'container.kill':
+          await c.kill(command.containerId, command.signal);
+          return container(command.containerId);
+        case 'container.pause':
+          await c.pause(command.containerId);
+          return container(command.containerId);
+        case 'container.unpause':
+          await c.unpause(command.containerId);
+          return container(command.containerId);
+        case 'container.remove':
+          await c.remove(command.containerId, { force: command.force });
+          return { removed: command.containerId };
+        case 'container.inspect':
+          return c.inspect(command.containerId);
+        case 'image.pull': {
+          const image = await engine.images.pull(command.reference, {
+            ...(command.auth
+              ? { credentials: { username: command.auth.username, password: command.auth.password } }
+              : {}),
+            onProgress: (p) => progress({ ...p }),
+            signal,
+          });
+          return { id: image.Id, repoTags: image.RepoTags };
+        }
+        case 'image.remove':
+          return engine.images.remove(command.reference, { force: command.force });
+        case 'container.deploy': {
+          const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+          for (const spec of command.ports) {
+            const match = /^(?:(\d+\.\d+\.\d+\.\d+):)?(?:(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(spec);
+            if (!match) throw new Error(`invalid port specification: ${spec}`);
+            const key = `${match[3]}/${match[4] ?? 'tcp'}`;
+            ports[key] = [...(ports[key] ?? []), { HostIp: match[1] ?? '', HostPort: match[2] ?? '' }];
+          }
+          const { Id } = await c.create(
+            {
+              Image: command.image,
+              ...(command.cmd ? { Cmd: command.cmd } : {}),
+              Env: command.env,
+              Labels: command.labels,
+              HostConfig: {
+                Binds: command.volumes,
+                PortBindings: ports,
+                RestartPolicy: { Name: command.restartPolicy, MaximumRetryCount: 0 },
+                ...(command.network ? { NetworkMode: command.network } : {}),
+              },
+            },
+            command.name ? { name: command.name } : {},
+          );
+          await c.start(Id);
+          return container(Id);
+        }
+      }
+    },
+    async openStream(
+      request: StreamRequest,
+      sink: StreamSink,
+      signal: AbortSignal,
+    ): Promise<{ exitCode?: number }> {
+      if (request.kind !== 'logs')
+        throw new Error(`streams of kind ${request.kind} are not supported by this agent yet`);
+      for await (const entry of engine.containers.logs(
+        request.containerId,
+        {
+          stdout: true,
+          stderr: true,
+          follow: request.follow,
+          ...(request.tail !== undefined ? { tail: request.tail } : {}),
+        },
+        signal,
+      ))
+        await sink.write({ stream: entry.stream, data: entry.data });
+      return {};
+    },
+  };
+}

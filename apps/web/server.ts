@@ -1,0 +1,53 @@
+/**
+ * The control plane's HTTP server: Next.js for pages and APIs, plus the agents' WebSocket endpoint
+ * (/api/agent/ws), which Next's route handlers cannot serve. Started by `npm start` with PORT and the env the
+ * app reads (see src/env.ts).
+ */
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import next from 'next';
+import { WebSocketServer } from 'ws';
+import { AgentGateway } from './src/server/agents/gateway';
+import { db } from './src/server/db';
+
+const port = Number(process.env.PORT ?? 3000);
+const dir = fileURLToPath(new URL('.', import.meta.url));
+
+async function main(): Promise<void> {
+  const app = next({ dev: false, dir, port });
+  const handle = app.getRequestHandler();
+  await app.prepare();
+  const gateway = new AgentGateway();
+  const agents = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://control-plane').pathname;
+    if (path !== '/api/agent/ws') {
+      socket.destroy();
+      return;
+    }
+    agents.handleUpgrade(req, socket, head, (ws) => gateway.handle(ws, req.socket.remoteAddress ?? null));
+  });
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  console.info(`control plane listening on :${port}`);
+  const stop = async () => {
+    // Agents reconnect (to this or another instance); what this instance held is marked offline.
+    const hosts = gateway.connected();
+    for (const ws of agents.clients) ws.close(1001, 'control plane restarting');
+    server.close();
+    if (hosts.length)
+      await db()
+        .host.updateMany({ where: { id: { in: hosts } }, data: { online: false } })
+        .catch(() => {});
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+main().catch((error: unknown) => {
+  console.error(`control plane could not start: ${(error as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,216 @@
+/**
+ * The control plane's end of the agent link (WebSocket at /api/agent/ws, dialled by agents): hello → a fresh
+ * challenge → the agent's Ed25519 signature over it, checked against the key stored at enrolment → welcome.
+ * Then the agent's inventory and its deltas are kept on the host record, and the host is online until the
+ * socket closes or stops answering pings. Every frame is parsed with the shared protocol schemas first.
+ */
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { inventoryDigest } from '@berth/agent/link/client';
+import {
+  type AgentFrame,
+  agentFrameSchema,
+  challengePayload,
+  type Inventory,
+  inventorySchema,
+  KEEPALIVE,
+  PROTOCOL_VERSION,
+  parseFrame,
+  protocolCompatibility,
+  type ServerFrame,
+} from '@berth/agent/protocol/messages';
+import type { WebSocket } from 'ws';
+import { recordAudit } from '../audit';
+import { db } from '../db';
+
+const helloTimeoutMs = 10_000;
+const digestIntervalMs = 60_000;
+
+type Phase =
+  | { kind: 'hello' }
+  | { kind: 'auth'; hostId: string; nonce: string; agentVersion: string }
+  | { kind: 'online'; hostId: string };
+
+function send(socket: WebSocket, frame: ServerFrame): void {
+  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+}
+
+function refuse(
+  socket: WebSocket,
+  code: 'unknown_host' | 'revoked' | 'bad_signature' | 'version',
+  message: string,
+): void {
+  send(socket, { type: 'refused', code, message });
+  socket.close(1008, code);
+}
+
+function applyDelta(inventory: Inventory, frame: Extract<AgentFrame, { type: 'event' }>): Inventory {
+  if (frame.event.Type !== 'container') return inventory;
+  const others = inventory.containers.filter((c) => c.id !== frame.event.Actor.ID);
+  return {
+    ...inventory,
+    containers: frame.removed || !frame.container ? others : [...others, frame.container],
+  };
+}
+
+export class AgentGateway {
+  readonly #live = new Map<string, WebSocket>();
+
+  /** Hosts connected to this instance (for tests and, later, request routing). */
+  connected(): string[] {
+    return [...this.#live.keys()];
+  }
+
+  handle(socket: WebSocket, ip: string | null): void {
+    let phase: Phase = { kind: 'hello' };
+    let alive = true;
+    let queue = Promise.resolve();
+    const helloTimer = setTimeout(() => socket.close(1008, 'no hello'), helloTimeoutMs);
+    const ping = setInterval(() => {
+      if (!alive) {
+        socket.terminate();
+        return;
+      }
+      alive = false;
+      socket.ping();
+    }, KEEPALIVE.pingIntervalMs);
+    socket.on('pong', () => {
+      alive = true;
+    });
+    socket.on('message', (raw: Buffer) => {
+      alive = true;
+      queue = queue
+        .then(async () => {
+          let frame: AgentFrame;
+          try {
+            frame = parseFrame(agentFrameSchema, raw);
+          } catch {
+            socket.close(1007, 'malformed frame');
+            return;
+          }
+          phase = await this.#step(socket, phase, frame, ip);
+          if (phase.kind !== 'hello') clearTimeout(helloTimer);
+        })
+        .catch(() => socket.close(1011, 'internal error'));
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(helloTimer);
+      clearInterval(ping);
+      void queue.then(async () => {
+        if (phase.kind !== 'online') return;
+        const hostId = phase.hostId;
+        if (this.#live.get(hostId) === socket) this.#live.delete(hostId);
+        await db()
+          .host.update({ where: { id: hostId }, data: { online: false, lastSeenAt: new Date() } })
+          .catch(() => {});
+      });
+    });
+  }
+
+  async #step(socket: WebSocket, phase: Phase, frame: AgentFrame, ip: string | null): Promise<Phase> {
+    if (phase.kind === 'hello') {
+      if (frame.type !== 'hello') {
+        socket.close(1008, 'hello expected');
+        return phase;
+      }
+      const compatibility = protocolCompatibility(frame.protocolVersion);
+      if (compatibility === 'unsupported') {
+        refuse(
+          socket,
+          'version',
+          `protocol ${frame.protocolVersion} is not supported; this control plane speaks ${PROTOCOL_VERSION}`,
+        );
+        return phase;
+      }
+      const host = /^[0-9a-f-]{36}$/.test(frame.hostId)
+        ? await db().host.findUnique({ where: { id: frame.hostId } })
+        : null;
+      if (!host?.publicKey) {
+        refuse(socket, 'unknown_host', 'this host is not enrolled here; enrol it again with a new token');
+        return phase;
+      }
+      const nonce = randomBytes(32).toString('base64');
+      send(socket, { type: 'challenge', nonce, serverVersion: PROTOCOL_VERSION });
+      return { kind: 'auth', hostId: host.id, nonce, agentVersion: frame.agentVersion };
+    }
+    if (phase.kind === 'auth') {
+      if (frame.type !== 'auth') {
+        socket.close(1008, 'auth expected');
+        return phase;
+      }
+      const host = await db().host.findUnique({ where: { id: phase.hostId } });
+      if (!host?.publicKey) {
+        refuse(socket, 'revoked', 'this host was removed from the control plane');
+        return phase;
+      }
+      const key = createPublicKey({
+        key: Buffer.from(host.publicKey, 'base64'),
+        format: 'der',
+        type: 'spki',
+      });
+      const valid = verify(
+        null,
+        challengePayload(phase.nonce, host.id),
+        key,
+        Buffer.from(frame.signature, 'base64'),
+      );
+      if (!valid) {
+        refuse(socket, 'bad_signature', 'the challenge signature does not match the enrolled key');
+        return phase;
+      }
+      this.#live.get(host.id)?.close(4000, 'replaced by a newer connection');
+      this.#live.set(host.id, socket);
+      await db().host.update({
+        where: { id: host.id },
+        data: { online: true, lastSeenAt: new Date(), agentVersion: phase.agentVersion },
+      });
+      await recordAudit({ action: 'agent.connected', teamId: host.teamId, target: host.id, ip });
+      send(socket, {
+        type: 'welcome',
+        hostId: host.id,
+        updateAvailable: protocolCompatibility(PROTOCOL_VERSION) === 'update_available',
+        digestIntervalMs,
+      });
+      return { kind: 'online', hostId: host.id };
+    }
+    await this.#online(socket, phase.hostId, frame);
+    return phase;
+  }
+
+  async #online(socket: WebSocket, hostId: string, frame: AgentFrame): Promise<void> {
+    switch (frame.type) {
+      case 'inventory':
+        await db().host.update({
+          where: { id: hostId },
+          data: { inventory: frame.inventory, lastSeenAt: new Date() },
+        });
+        return;
+      case 'event': {
+        const host = await db().host.findUnique({ where: { id: hostId } });
+        const current = inventorySchema.safeParse(host?.inventory);
+        if (!current.success) {
+          send(socket, { type: 'resync' });
+          return;
+        }
+        await db().host.update({
+          where: { id: hostId },
+          data: { inventory: applyDelta(current.data, frame), lastSeenAt: new Date() },
+        });
+        return;
+      }
+      case 'digest': {
+        const host = await db().host.findUnique({ where: { id: hostId } });
+        const current = inventorySchema.safeParse(host?.inventory);
+        const ours = current.success ? inventoryDigest(current.data) : undefined;
+        // Containers are kept current by deltas; images change without them, so either mismatch resyncs.
+        if (!ours || ours.containers !== frame.containers || ours.images !== frame.images)
+          send(socket, { type: 'resync' });
+        await db().host.update({ where: { id: hostId }, data: { lastSeenAt: new Date() } });
+        return;
+      }
+      default:
+        // Results, progress and streams answer requests; this instance sends none yet.
+        return;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
+import { type Browser, chromium } from 'playwright-core';
+import { type Stack, startStack } from './stack';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let stack: Stack;
+let browser: Browser;
+let registry: StartedRegistry;
+let agentHome: string;
+let agent: ChildProcess | undefined;
+
+function docker(socket: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'docker',
+      ['-H', `unix://${socket}`, ...args],
+      { env: { PATH: process.env.PATH, HOME: agentHome } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function stopAgent(): Promise<void> {
+  if (!agent?.pid || agent.exitCode !== null) return;
+  const exited = new Promise((r) => agent?.once('exit', r));
+  process.kill(agent.pid, 'SIGTERM');
+  await exited;
+}
+
+before(async () => {
+  registry = await startRegistry();
+  stack = await startStack();
+  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-agent-'));
+  await chmod(agentHome, 0o755);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web']).catch(() => {});
+  await stopAgent();
+  await browser?.close();
+  await stack?.[Symbol.asyncDispose]();
+  await registry?.[Symbol.asyncDispose]();
+  if (agentHome) await rm(agentHome, { recursive: true, force: true });
+});
+
+test('an admin adds a host; its agent enrols, shows online with its containers, and goes offline when stopped', async () => {
+  const page = await browser.newPage();
+  await page.goto(stack.url);
+  await page.waitForURL('**/setup');
+  await page.fill('input[name=name]', 'Grace Hopper');
+  await page.fill('input[name=email]', 'grace@example.test');
+  await page.fill('input[name=password]', 'a long enough password');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/hosts');
+
+  await page.click('text=Add a host');
+  const command = (await page.textContent('[data-testid=enroll-command]')) ?? '';
+  const match = /--control-plane (\S+) --enroll-token (\S+)/.exec(command);
+  assert.ok(match, `unexpected command: ${command}`);
+  const socket = join(agentHome, 'docker.sock');
+  let output = '';
+  agent = spawn(
+    join(root, 'node_modules/.bin/tsx'),
+    [
+      join(root, 'apps/agent/src/main.ts'),
+      '--data-root',
+      join(agentHome, 'data'),
+      '--docker-socket',
+      socket,
+      '--control-plane',
+      match[1] as string,
+      '--enroll-token',
+      match[2] as string,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  agent.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  agent.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+
+  const host = page.locator('[data-testid^=host-]').first();
+  await host.waitFor({ timeout: 30_000 }).catch(() => {
+    throw new Error(`the host did not appear; agent output:\n${output}`);
+  });
+  await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 20_000 });
+
+  const image = await pushBusybox(registry, 'bt-e2e/busybox:1');
+  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
+  const run = await docker(socket, [
+    'run',
+    '-d',
+    '--name',
+    'bt-e2e-web',
+    '--network',
+    'none',
+    image,
+    'sleep',
+    '1000',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  await page.waitForSelector('[data-testid=container-bt-e2e-web]', { timeout: 20_000 });
+  assert.match((await page.textContent('[data-testid=container-bt-e2e-web]')) ?? '', /Up /);
+
+  // The token was for one enrolment only.
+  const again = await fetch(`${stack.url}/api/agent/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      token: match[2],
+      publicKey: 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=',
+      protocolVersion: 1,
+      facts: {
+        hostname: 'x',
+        os: 'x',
+        kernel: 'x',
+        arch: 'x',
+        cpus: 1,
+        memoryBytes: 1,
+        runtimes: {},
+        agentVersion: 'x',
+      },
+    }),
+  });
+  assert.equal(again.status, 403);
+
+  assert.equal((await docker(socket, ['rm', '-f', 'bt-e2e-web'])).code, 0);
+  await stopAgent();
+  await page.waitForSelector('[data-testid=host-status]:has-text("offline")', { timeout: 20_000 });
+});
