@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { migrate, startEmbeddedPostgres } from '@berth/db';
+import { createDb, migrate, startEmbeddedPostgres } from '@berth/db';
 import { z } from 'zod';
 // @ts-expect-error: a plain .mjs helper shared with `npm test`, without type declarations.
 import { ensureSystemPackages, runtimePackages } from './system-packages.mjs';
@@ -83,6 +83,8 @@ async function buildWeb(): Promise<void> {
   await writeFile(marker, wanted);
 }
 
+const replacing = new Set<ChildProcess>();
+
 function launch(
   name: string,
   file: string,
@@ -92,7 +94,7 @@ function launch(
   const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: 'inherit' });
   children.push(child);
   child.once('exit', (code, signal) => {
-    if (stopping) return;
+    if (stopping || replacing.has(child)) return;
     say(`${name} stopped (${signal ?? `exit ${code}`}); shutting down`);
     void shutdown(1);
   });
@@ -110,6 +112,58 @@ async function shutdown(code: number): Promise<void> {
   );
   await database?.stop().catch(() => {});
   process.exit(code);
+}
+
+/**
+ * The local agent serves the Docker API at once, standalone. As soon as the control plane has an owner (after
+ * the first visit), it is enrolled into the owner's first team and restarted linked; its containers keep
+ * running across that restart. Later starts find it enrolled and link it straight away.
+ */
+async function runLocalAgent(databaseUrl: string, controlPlane: string): Promise<void> {
+  const socket = join(home, 'docker.sock');
+  const dataRoot = join(home, 'engine');
+  const start = (extra: string[]) =>
+    launch('agent', join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/agent/src/main.ts'), ...extra], {
+      cwd: root,
+      env: { ...process.env, BERTH_DATA_ROOT: dataRoot, BERTH_DOCKER_SOCKET: socket },
+    });
+  say(`local agent: docker -H unix://${socket} ps`);
+  const identity = await readFile(join(dataRoot, 'agent', 'identity.json'), 'utf8')
+    .then((text) => JSON.parse(text) as { controlPlane?: string })
+    .catch(() => ({ controlPlane: undefined }));
+  if (identity.controlPlane === controlPlane) {
+    start(['--control-plane', controlPlane]);
+    return;
+  }
+  const standalone = start([]);
+  const prisma = createDb(databaseUrl);
+  try {
+    let owner: { teamId: string; userId: string } | null = null;
+    while (!owner && !stopping) {
+      owner = await prisma.membership.findFirst({ where: { role: 'owner' }, orderBy: { createdAt: 'asc' } });
+      if (!owner) await new Promise((r) => setTimeout(r, 2000));
+    }
+    if (!owner || stopping) return;
+    const token = randomBytes(32).toString('base64url');
+    await prisma.enrollmentToken.create({
+      data: {
+        teamId: owner.teamId,
+        tokenHash: createHash('sha256').update(token).digest('hex'),
+        createdBy: owner.userId,
+        expiresAt: new Date(Date.now() + 10 * 60 * 1000),
+      },
+    });
+    replacing.add(standalone);
+    if (standalone.exitCode === null && standalone.pid) {
+      const exited = new Promise((r) => standalone.once('exit', r));
+      process.kill(standalone.pid, 'SIGTERM');
+      await exited;
+    }
+    if (!stopping) start(['--control-plane', controlPlane, '--enroll-token', token]);
+    say('local agent enrolled with the control plane');
+  } finally {
+    await prisma.$disconnect();
+  }
 }
 
 async function main(): Promise<void> {
@@ -141,14 +195,7 @@ async function main(): Promise<void> {
       BERTH_PUBLIC_URL: publicUrl,
     },
   });
-  if (config.BERTH_NO_AGENT !== '1') {
-    const socket = join(home, 'docker.sock');
-    launch('agent', join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/agent/src/main.ts')], {
-      cwd: root,
-      env: { ...process.env, BERTH_DATA_ROOT: join(home, 'engine'), BERTH_DOCKER_SOCKET: socket },
-    });
-    say(`local agent: docker -H unix://${socket} ps`);
-  }
+  if (config.BERTH_NO_AGENT !== '1') void runLocalAgent(databaseUrl, `http://127.0.0.1:${config.PORT}`);
   say(`control plane: ${publicUrl} (the first visit creates the owner account)`);
 }
 

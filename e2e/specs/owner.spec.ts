@@ -25,7 +25,7 @@ after(async () => {
   await stack?.[Symbol.asyncDispose]();
 });
 
-test('the first visit creates the owner; sign out and in again; the Hosts page shows its empty state', async () => {
+test('the first visit creates the owner; sign out and in again; the local agent appears on the Hosts page', async () => {
   const page = await browser.newPage();
   await page.goto(stack.url);
   await page.waitForURL('**/setup');
@@ -44,9 +44,11 @@ test('the first visit creates the owner; sign out and in again; the Hosts page s
   await page.fill('input[name=teamName]', 'Ops');
   await page.click('button[type=submit]');
   await page.waitForURL('**/hosts');
-  await page.waitForSelector('[data-testid=hosts-empty]');
   assert.equal(await page.textContent('[data-testid=signed-in-as]'), 'ada@example.test');
-  assert.match((await page.textContent('main')) ?? '', /Team Ops · your role: owner/);
+  await page.waitForSelector('text=Team Ops · your role: owner');
+
+  // `npm start`'s local agent joins the owner's team by itself and shows up online.
+  await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 60_000 });
 
   // The owner exists now: /setup sends visitors to sign in.
   await page.click('text=Sign out');
@@ -63,7 +65,7 @@ test('the first visit creates the owner; sign out and in again; the Hosts page s
   await page.fill('input[name=password]', 'correct horse battery');
   await page.click('button[type=submit]');
   await page.waitForURL('**/hosts');
-  await page.waitForSelector('[data-testid=hosts-empty]');
+  await page.waitForSelector('[data-testid^=host-]');
 
   // The API refuses callers without a session.
   const anonymous = await fetch(`${stack.url}/api/trpc/me`);
