@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import next from 'next';
 import { WebSocketServer } from 'ws';
-import { AgentGateway } from './src/server/agents/gateway';
+import { gateway as agentGateway } from './src/server/agents/gateway';
 import { db } from './src/server/db';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const app = next({ dev: false, dir, port });
   const handle = app.getRequestHandler();
   await app.prepare();
-  const gateway = new AgentGateway();
+  const gateway = agentGateway();
   const agents = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
   const server = createServer((req, res) => {
     void handle(req, res);

@@ -60,7 +60,7 @@ after(async () => {
   if (agentHome) await rm(agentHome, { recursive: true, force: true });
 });
 
-test('an admin adds a host; its agent enrols, shows online with its containers, and goes offline when stopped', async () => {
+test('an admin adds a host; its agent enrols, shows its containers, runs stop/start/remove from the browser, goes offline when stopped', async () => {
   const page = await browser.newPage();
   await page.goto(stack.url);
   await page.waitForURL('**/setup');
@@ -143,7 +143,17 @@ test('an admin adds a host; its agent enrols, shows online with its containers, 
   });
   assert.equal(again.status, 403);
 
-  assert.equal((await docker(socket, ['rm', '-f', 'bt-e2e-web'])).code, 0);
+  // Operate the container from the browser: stop it, start it again, remove it.
+  const row = page.locator('[data-testid=container-bt-e2e-web]');
+  await row.locator('button:has-text("Stop")').click();
+  await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Exited")', { timeout: 30_000 });
+  assert.match((await docker(socket, ['inspect', '-f', '{{.State.Status}}', 'bt-e2e-web'])).stdout, /exited/);
+  await row.locator('button:has-text("Start")').click();
+  await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Up ")', { timeout: 30_000 });
+  page.once('dialog', (dialog) => void dialog.accept());
+  await row.locator('button:has-text("Remove")').click();
+  await page.waitForSelector('[data-testid=container-bt-e2e-web]', { state: 'detached', timeout: 30_000 });
+  assert.equal((await docker(socket, ['inspect', 'bt-e2e-web'])).code, 1);
   await stopAgent();
   await page.waitForSelector('[data-testid=host-status]:has-text("offline")', { timeout: 20_000 });
 });

@@ -4,11 +4,12 @@
  * Then the agent's inventory and its deltas are kept on the host record, and the host is online until the
  * socket closes or stops answering pings. Every frame is parsed with the shared protocol schemas first.
  */
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
 import { inventoryDigest } from '@berth/agent/link/client';
 import {
   type AgentFrame,
   agentFrameSchema,
+  type Command,
   challengePayload,
   type Inventory,
   inventorySchema,
@@ -16,6 +17,7 @@ import {
   PROTOCOL_VERSION,
   parseFrame,
   protocolCompatibility,
+  REQUEST_TIMEOUT_MS,
   type ServerFrame,
 } from '@berth/agent/protocol/messages';
 import type { WebSocket } from 'ws';
@@ -52,8 +54,46 @@ function applyDelta(inventory: Inventory, frame: Extract<AgentFrame, { type: 'ev
   };
 }
 
+export class AgentUnavailableError extends Error {
+  override readonly name = 'AgentUnavailableError';
+}
+
+export class AgentCommandError extends Error {
+  override readonly name = 'AgentCommandError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  socket: WebSocket;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 export class AgentGateway {
   readonly #live = new Map<string, WebSocket>();
+  readonly #pending = new Map<string, Pending>();
+
+  /** Sends one command to a host's agent connected to this instance and waits for its result. */
+  request(hostId: string, command: Command, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
+    const socket = this.#live.get(hostId);
+    if (!socket || socket.readyState !== socket.OPEN)
+      return Promise.reject(new AgentUnavailableError('the host is offline'));
+    const requestId = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(requestId);
+        reject(new AgentUnavailableError('the agent did not answer in time'));
+      }, timeoutMs);
+      this.#pending.set(requestId, { socket, resolve, reject, timer });
+      send(socket, { type: 'request', requestId, command });
+    });
+  }
 
   /** Hosts connected to this instance (for tests and, later, request routing). */
   connected(): string[] {
@@ -96,6 +136,12 @@ export class AgentGateway {
     socket.on('close', () => {
       clearTimeout(helloTimer);
       clearInterval(ping);
+      for (const [id, pending] of this.#pending)
+        if (pending.socket === socket) {
+          clearTimeout(pending.timer);
+          this.#pending.delete(id);
+          pending.reject(new AgentUnavailableError('the agent disconnected before answering'));
+        }
       void queue.then(async () => {
         if (phase.kind !== 'online') return;
         const hostId = phase.hostId;
@@ -208,9 +254,32 @@ export class AgentGateway {
         await db().host.update({ where: { id: hostId }, data: { lastSeenAt: new Date() } });
         return;
       }
+      case 'result': {
+        const pending = this.#pending.get(frame.requestId);
+        if (!pending || pending.socket !== socket) return;
+        this.#pending.delete(frame.requestId);
+        clearTimeout(pending.timer);
+        if (frame.ok) pending.resolve(frame.result);
+        else
+          pending.reject(
+            new AgentCommandError(
+              frame.error?.code ?? 'failed',
+              frame.error?.message ?? 'the command failed',
+            ),
+          );
+        return;
+      }
       default:
-        // Results, progress and streams answer requests; this instance sends none yet.
+        // Progress and streams belong to requests this instance does not make yet.
         return;
     }
   }
+}
+
+const holder = globalThis as unknown as { berthGateway?: AgentGateway };
+
+/** The gateway of this process: made by the server (server.ts) and used by the app's procedures. */
+export function gateway(): AgentGateway {
+  holder.berthGateway ??= new AgentGateway();
+  return holder.berthGateway;
 }

@@ -1,5 +1,8 @@
+import { runContainerAction } from '../containers/actions';
+import { containerActionInput } from '../containers/schemas';
 import { listHosts, startEnrollment } from '../hosts/service';
 import { membershipsOf } from '../teams/membership';
+import { toTRPCError } from './errors';
 import { protectedProcedure, router, teamProcedure } from './init';
 
 export const appRouter = router({
@@ -7,6 +10,17 @@ export const appRouter = router({
     user: { id: ctx.user.id, name: ctx.user.name, email: ctx.user.email },
     teams: await membershipsOf(ctx.user.id),
   })),
+  containers: router({
+    action: teamProcedure('operator')
+      .input(containerActionInput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          await runContainerAction({ ...input, teamId: ctx.teamId }, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+  }),
   hosts: router({
     list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
     startEnrollment: teamProcedure('admin').mutation(({ ctx }) => startEnrollment(ctx.teamId, ctx.user.id)),

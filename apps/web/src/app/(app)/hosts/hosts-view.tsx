@@ -42,6 +42,56 @@ function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean }) {
   );
 }
 
+function ContainerActions(props: {
+  teamId: string;
+  hostId: string;
+  containerId: string;
+  state: string;
+  online: boolean;
+  canOperate: boolean;
+  onDone: () => void;
+}) {
+  const trpc = useTRPC();
+  const action = useMutation(trpc.containers.action.mutationOptions({ onSettled: props.onDone }));
+  if (!props.canOperate || !props.online) return null;
+  const running = props.state === 'running' || props.state === 'paused' || props.state === 'restarting';
+  const buttons: Array<['start' | 'stop' | 'restart' | 'remove', string]> = running
+    ? [
+        ['stop', 'Stop'],
+        ['restart', 'Restart'],
+      ]
+    : [['start', 'Start']];
+  buttons.push(['remove', 'Remove']);
+  return (
+    <span className="flex items-center gap-2">
+      {buttons.map(([kind, label]) => (
+        <button
+          key={kind}
+          type="button"
+          disabled={action.isPending}
+          onClick={() => {
+            if (kind === 'remove' && !window.confirm('Remove this container (it is stopped first)?')) return;
+            action.mutate({
+              teamId: props.teamId,
+              hostId: props.hostId,
+              containerId: props.containerId,
+              action: kind,
+            });
+          }}
+          className="rounded border border-slate-300 px-2 py-0.5 text-xs hover:bg-slate-100 disabled:opacity-50"
+        >
+          {label}
+        </button>
+      ))}
+      {action.error ? (
+        <span role="alert" className="text-xs text-red-700">
+          {action.error.message}
+        </span>
+      ) : null}
+    </span>
+  );
+}
+
 export function HostsView() {
   const trpc = useTRPC();
   const me = useQuery(trpc.me.queryOptions());
@@ -56,6 +106,7 @@ export function HostsView() {
     return <p role="alert">Could not load hosts: {(me.error ?? hosts.error)?.message}</p>;
   if (!team) return <p>You are not a member of any team yet.</p>;
   const canAdd = team.role === 'owner' || team.role === 'admin';
+  const canOperate = canAdd || team.role === 'operator';
   return (
     <section>
       <h1 className="text-2xl font-semibold">Hosts</h1>
@@ -91,6 +142,7 @@ export function HostsView() {
                       <th className="py-1">Container</th>
                       <th className="py-1">Image</th>
                       <th className="py-1">Status</th>
+                      <th className="py-1" />
                     </tr>
                   </thead>
                   <tbody>
@@ -103,6 +155,17 @@ export function HostsView() {
                         <td className="py-1 font-mono">{c.name}</td>
                         <td className="py-1">{c.image}</td>
                         <td className="py-1">{c.status}</td>
+                        <td className="py-1">
+                          <ContainerActions
+                            teamId={team.teamId}
+                            hostId={host.id}
+                            containerId={c.id}
+                            state={c.state}
+                            online={host.online}
+                            canOperate={canOperate}
+                            onDone={() => void hosts.refetch()}
+                          />
+                        </td>
                       </tr>
                     ))}
                   </tbody>

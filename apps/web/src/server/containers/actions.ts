@@ -1,0 +1,47 @@
+/** Start, stop, restart or remove a container on one of the team's hosts, through that host's agent. */
+import type { Command } from '@berth/agent/protocol/messages';
+import { gateway } from '../agents/gateway';
+import { recordAudit } from '../audit';
+import { db } from '../db';
+import type { ContainerActionInput } from './schemas';
+
+export class HostNotFoundError extends Error {
+  override readonly name = 'HostNotFoundError';
+}
+
+function command(input: ContainerActionInput): Command {
+  switch (input.action) {
+    case 'start':
+      return { kind: 'container.start', containerId: input.containerId };
+    case 'stop':
+      return { kind: 'container.stop', containerId: input.containerId };
+    case 'restart':
+      return { kind: 'container.restart', containerId: input.containerId };
+    case 'remove':
+      return { kind: 'container.remove', containerId: input.containerId, force: true };
+  }
+}
+
+export async function runContainerAction(input: ContainerActionInput, userId: string): Promise<void> {
+  const host = await db().host.findFirst({ where: { id: input.hostId, teamId: input.teamId } });
+  if (!host) throw new HostNotFoundError('No such host in this team.');
+  try {
+    await gateway().request(host.id, command(input));
+    await recordAudit({
+      action: `container.${input.action}`,
+      userId,
+      teamId: input.teamId,
+      target: `${host.id}/${input.containerId}`,
+      detail: { host: host.name, ok: true },
+    });
+  } catch (error) {
+    await recordAudit({
+      action: `container.${input.action}`,
+      userId,
+      teamId: input.teamId,
+      target: `${host.id}/${input.containerId}`,
+      detail: { host: host.name, ok: false, error: (error as Error).message.slice(0, 500) },
+    });
+    throw error;
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Domain errors to tRPC errors, in one place. Matched by name, not class: the custom server and Next's bundle
+ * each load their own copy of the domain modules.
+ */
+import { TRPCError } from '@trpc/server';
+
+export function toTRPCError(error: unknown): TRPCError {
+  if (error instanceof TRPCError) return error;
+  const e = error as { name?: string; message?: string; code?: string };
+  switch (e.name) {
+    case 'HostNotFoundError':
+      return new TRPCError({ code: 'NOT_FOUND', message: e.message ?? 'not found' });
+    case 'AgentUnavailableError':
+      return new TRPCError({ code: 'PRECONDITION_FAILED', message: e.message ?? 'the host is offline' });
+    case 'AgentCommandError':
+      return new TRPCError({
+        code: e.code === 'not_found' ? 'NOT_FOUND' : e.code === 'conflict' ? 'CONFLICT' : 'BAD_REQUEST',
+        message: e.message ?? 'the command failed',
+      });
+    default:
+      return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong.' });
+  }
+}
