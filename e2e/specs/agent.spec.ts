@@ -52,7 +52,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web']).catch(() => {});
+  await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web', 'bt-e2e-cli']).catch(() => {});
   await stopAgent();
   await browser?.close();
   await stack?.[Symbol.asyncDispose]();
@@ -104,13 +104,14 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   });
   await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 20_000 });
 
+  // A container started with the docker CLI on the host shows up in the browser.
   const image = await pushBusybox(registry, 'bt-e2e/busybox:1');
   assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
   const run = await docker(socket, [
     'run',
     '-d',
     '--name',
-    'bt-e2e-web',
+    'bt-e2e-cli',
     '--network',
     'none',
     image,
@@ -118,7 +119,24 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     '1000',
   ]);
   assert.equal(run.code, 0, run.stderr);
-  await page.waitForSelector('[data-testid=container-bt-e2e-web]', { timeout: 20_000 });
+  await page.waitForSelector('[data-testid=container-bt-e2e-cli]', { timeout: 20_000 });
+  assert.equal((await docker(socket, ['rm', '-f', 'bt-e2e-cli'])).code, 0);
+  await page.waitForSelector('[data-testid=container-bt-e2e-cli]', { state: 'detached', timeout: 20_000 });
+
+  // A deploy from the browser pulls the image on the host and runs it; bad input is refused first.
+  const served = await pushBusybox(registry, 'bt-e2e/web:2');
+  await page.click('text=Deploy a container');
+  await page.fill('[data-testid=deploy-form] input[name=image]', served);
+  await page.fill('[data-testid=deploy-form] input[name=name]', 'bt-e2e-web');
+  await page.fill('[data-testid=deploy-form] input[name=ports]', 'bad port');
+  await page.click('[data-testid=deploy-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=deploy-error]');
+  await page.fill('[data-testid=deploy-form] input[name=ports]', '');
+  await page.fill('[data-testid=deploy-form] input[name=cmd]', 'sleep 1000');
+  // No bridge in this test: the agent runs without test-named bridges, so nothing is made on the host.
+  await page.fill('[data-testid=deploy-form] input[name=network]', 'none');
+  await page.click('[data-testid=deploy-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=container-bt-e2e-web]', { timeout: 60_000 });
   assert.match((await page.textContent('[data-testid=container-bt-e2e-web]')) ?? '', /Up /);
 
   // The token was for one enrolment only.

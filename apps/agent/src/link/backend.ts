@@ -151,6 +151,19 @@ export function engineBackend(engine: Engine): LinkBackend {
         case 'image.remove':
           return engine.images.remove(command.reference, { force: command.force });
         case 'container.deploy': {
+          // As `docker run`: pull the image when the host does not have it yet.
+          const present = await engine.images.get(command.image).then(
+            () => true,
+            () => false,
+          );
+          if (!present)
+            await engine.images.pull(command.image, {
+              ...(command.auth
+                ? { credentials: { username: command.auth.username, password: command.auth.password } }
+                : {}),
+              onProgress: (p) => progress({ ...p }),
+              signal,
+            });
           const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
           for (const spec of command.ports) {
             const match = /^(?:(\d+\.\d+\.\d+\.\d+):)?(?:(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(spec);

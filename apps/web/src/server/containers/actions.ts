@@ -3,7 +3,7 @@ import type { Command } from '@berth/agent/protocol/messages';
 import { gateway } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { db } from '../db';
-import type { ContainerActionInput } from './schemas';
+import type { ContainerActionInput, DeployInput } from './schemas';
 
 export class HostNotFoundError extends Error {
   override readonly name = 'HostNotFoundError';
@@ -42,6 +42,49 @@ export async function runContainerAction(input: ContainerActionInput, userId: st
       target: `${host.id}/${input.containerId}`,
       detail: { host: host.name, ok: false, error: (error as Error).message.slice(0, 500) },
     });
+    throw error;
+  }
+}
+
+/** Runs a new container on a host (pulling its image there first when missing), as `docker run -d`. */
+export async function deployContainer(input: DeployInput, userId: string): Promise<{ id: string | null }> {
+  const host = await db().host.findFirst({ where: { id: input.hostId, teamId: input.teamId } });
+  if (!host) throw new HostNotFoundError('No such host in this team.');
+  const audit = (ok: boolean, error?: string) =>
+    recordAudit({
+      action: 'container.deploy',
+      userId,
+      teamId: input.teamId,
+      target: host.id,
+      detail: {
+        host: host.name,
+        image: input.image,
+        name: input.name ?? null,
+        ok,
+        ...(error ? { error: error.slice(0, 500) } : {}),
+      },
+    });
+  try {
+    const result = (await gateway().request(
+      host.id,
+      {
+        kind: 'container.deploy',
+        image: input.image,
+        ...(input.name ? { name: input.name } : {}),
+        ...(input.cmd?.length ? { cmd: input.cmd } : {}),
+        ...(input.network ? { network: input.network } : {}),
+        env: input.env,
+        ports: input.ports,
+        volumes: [],
+        restartPolicy: input.restartPolicy,
+        labels: {},
+      },
+      5 * 60_000,
+    )) as { id?: string } | undefined;
+    await audit(true);
+    return { id: result?.id ?? null };
+  } catch (error) {
+    await audit(false, (error as Error).message);
     throw error;
   }
 }

@@ -1,5 +1,5 @@
-import { runContainerAction } from '../containers/actions';
-import { containerActionInput } from '../containers/schemas';
+import { deployContainer, runContainerAction } from '../containers/actions';
+import { containerActionInput, deployInput } from '../containers/schemas';
 import { listHosts, startEnrollment } from '../hosts/service';
 import { membershipsOf } from '../teams/membership';
 import { toTRPCError } from './errors';
@@ -11,6 +11,15 @@ export const appRouter = router({
     teams: await membershipsOf(ctx.user.id),
   })),
   containers: router({
+    deploy: teamProcedure('operator')
+      .input(deployInput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          return await deployContainer({ ...input, teamId: ctx.teamId }, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
     action: teamProcedure('operator')
       .input(containerActionInput)
       .mutation(async ({ ctx, input }) => {

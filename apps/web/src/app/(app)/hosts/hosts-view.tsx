@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
 
 const placeholderTeam = '00000000-0000-4000-8000-000000000000';
@@ -92,6 +93,113 @@ function ContainerActions(props: {
   );
 }
 
+function DeployForm(props: { teamId: string; hostId: string; onDone: () => void }) {
+  const trpc = useTRPC();
+  const [open, setOpen] = useState(false);
+  const deploy = useMutation(
+    trpc.containers.deploy.mutationOptions({
+      onSuccess: () => {
+        setOpen(false);
+        props.onDone();
+      },
+    }),
+  );
+  if (!open)
+    return (
+      <button
+        type="button"
+        onClick={() => setOpen(true)}
+        className="mt-3 rounded border border-slate-300 px-3 py-1 text-sm hover:bg-slate-100"
+      >
+        Deploy a container
+      </button>
+    );
+  const field = 'mt-1 block w-full rounded border border-slate-300 px-2 py-1 text-sm';
+  const list = (value: FormDataEntryValue | null) =>
+    String(value ?? '')
+      .split(/[\n,]/)
+      .map((v) => v.trim())
+      .filter(Boolean);
+  return (
+    <form
+      className="mt-3 grid grid-cols-2 gap-3 rounded border border-slate-200 p-3"
+      data-testid="deploy-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const form = new FormData(event.currentTarget);
+        const name = String(form.get('name') ?? '').trim();
+        const network = String(form.get('network') ?? '').trim();
+        const cmd = String(form.get('cmd') ?? '')
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean);
+        deploy.mutate({
+          teamId: props.teamId,
+          hostId: props.hostId,
+          image: String(form.get('image') ?? ''),
+          ...(name ? { name } : {}),
+          ...(network ? { network } : {}),
+          ...(cmd.length ? { cmd } : {}),
+          ports: list(form.get('ports')),
+          env: list(form.get('env')),
+          restartPolicy: String(form.get('restartPolicy') ?? 'no') as 'no',
+        });
+      }}
+    >
+      <label className="text-sm">
+        Image
+        <input name="image" required placeholder="registry.example/app:1.2" className={field} />
+      </label>
+      <label className="text-sm">
+        Name (optional)
+        <input name="name" className={field} />
+      </label>
+      <label className="text-sm">
+        Ports (host:container, comma separated)
+        <input name="ports" placeholder="8080:80" className={field} />
+      </label>
+      <label className="text-sm">
+        Restart policy
+        <select name="restartPolicy" className={field} defaultValue="no">
+          <option value="no">no</option>
+          <option value="always">always</option>
+          <option value="unless-stopped">unless-stopped</option>
+          <option value="on-failure">on-failure</option>
+        </select>
+      </label>
+      <label className="text-sm">
+        Command (optional; arguments after the image)
+        <input name="cmd" placeholder="httpd -f -p 80" className={field} />
+      </label>
+      <label className="text-sm">
+        Network
+        <input name="network" defaultValue="bridge" className={field} />
+      </label>
+      <label className="col-span-2 text-sm">
+        Environment (KEY=value, one per line)
+        <textarea name="env" rows={2} className={field} />
+      </label>
+      <div className="col-span-2 flex items-center gap-3">
+        <button
+          type="submit"
+          disabled={deploy.isPending}
+          className="rounded bg-sky-700 px-3 py-1 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-50"
+        >
+          {deploy.isPending ? 'Deploying…' : 'Deploy'}
+        </button>
+        <button type="button" onClick={() => setOpen(false)} className="text-sm text-slate-600">
+          Cancel
+        </button>
+        {deploy.error ? (
+          <span role="alert" data-testid="deploy-error" className="text-sm text-red-700">
+            {deploy.error.message}
+          </span>
+        ) : null}
+      </div>
+    </form>
+  );
+}
+
 export function HostsView() {
   const trpc = useTRPC();
   const me = useQuery(trpc.me.queryOptions());
@@ -173,6 +281,9 @@ export function HostsView() {
               ) : (
                 <p className="mt-2 text-sm text-slate-500">No containers.</p>
               )}
+              {canOperate && host.online ? (
+                <DeployForm teamId={team.teamId} hostId={host.id} onDone={() => void hosts.refetch()} />
+              ) : null}
             </li>
           ))}
         </ul>
