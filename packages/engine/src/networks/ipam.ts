@@ -1,4 +1,5 @@
 /** IPv4 arithmetic for subnet pools and address allocation. */
+import { z } from 'zod';
 
 export function ipToInt(ip: string): number {
   const parts = ip.split('.').map(Number);
@@ -73,4 +74,55 @@ export function allocateAddress(cidr: Cidr, taken: Set<string>): string | undefi
     if (!taken.has(ip)) return ip;
   }
   return undefined;
+}
+
+const routeListSchema = z.array(z.looseObject({ dst: z.string().optional(), type: z.string().optional() }));
+const addrListSchema = z.array(
+  z.looseObject({
+    addr_info: z
+      .array(z.looseObject({ family: z.string().optional(), local: z.string(), prefixlen: z.number() }))
+      .optional(),
+  }),
+);
+
+/** A host prefix widened to what parseCidr accepts; wider than /8 says nothing useful about a pool. */
+function hostCidr(ip: string, prefix: number): Cidr | undefined {
+  if (!Number.isInteger(prefix) || prefix < 8 || prefix > 32) return undefined;
+  try {
+    return parseCidr(`${ip}/${Math.min(prefix, 30)}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Subnets the host already uses, from `ip -j -4 route show table all` and `ip -j -4 addr` output. Addresses
+ * count too: one added with `noprefixroute` (or a /32 on a VPN) has no route of its own, yet a bridge
+ * network over it would hijack its traffic. Unparseable output counts as nothing rather than failing create.
+ */
+export function hostSubnets(routesJson: string, addrsJson: string): Cidr[] {
+  const out: Cidr[] = [];
+  const routes = routeListSchema.safeParse(safeJson(routesJson));
+  for (const route of routes.success ? routes.data : []) {
+    if (!route.dst || route.dst === 'default' || route.type === 'broadcast') continue;
+    const [ip, prefix] = route.dst.includes('/') ? route.dst.split('/') : [route.dst, '32'];
+    const cidr = ip ? hostCidr(ip, Number(prefix)) : undefined;
+    if (cidr) out.push(cidr);
+  }
+  const links = addrListSchema.safeParse(safeJson(addrsJson));
+  for (const link of links.success ? links.data : [])
+    for (const addr of link.addr_info ?? []) {
+      if (addr.family !== undefined && addr.family !== 'inet') continue;
+      const cidr = hostCidr(addr.local, addr.prefixlen);
+      if (cidr) out.push(cidr);
+    }
+  return out;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

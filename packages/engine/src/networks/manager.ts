@@ -18,12 +18,20 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { EngineError } from '../errors';
 import type { EventBus } from '../events';
-import { labelMatches } from '../volumes/store';
+import {
+  isPredefined,
+  matchesNetworkFilters,
+  matchesPruneFilters,
+  parseNetworkFilters,
+  parseNetworkPruneFilters,
+  predefinedNetworks,
+} from './filters';
 import {
   allocateAddress,
   type Cidr,
   contains,
   formatCidr,
+  hostSubnets,
   intToIp,
   overlaps,
   parseCidr,
@@ -45,7 +53,9 @@ const aardvarkCandidates = [
   '/usr/bin/aardvark-dns',
 ];
 const networkNameRe = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-export const predefinedNetworks = ['bridge', 'host', 'none'] as const;
+
+export { predefinedNetworks };
+
 const hostNetworkLock = '/run/lock/berth-netavark.lock';
 
 const endpointSchema = z.object({
@@ -183,25 +193,18 @@ function run(file: string, args: string[], input?: string): Promise<string> {
   });
 }
 
-function hostRoutes(): Promise<Cidr[]> {
+function ipJson(args: string[]): Promise<string> {
   return new Promise((resolve) => {
-    execFile('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], (error, stdout) => {
-      if (error) return resolve([]);
-      const out: Cidr[] = [];
-      try {
-        for (const route of JSON.parse(stdout) as Array<{ dst?: string; type?: string }>) {
-          if (!route.dst || route.dst === 'default' || route.type === 'broadcast') continue;
-          const dst = route.dst.includes('/') ? route.dst : `${route.dst}/32`;
-          const [ip, prefix] = dst.split('/');
-          if (Number(prefix) < 8) continue;
-          try {
-            out.push(parseCidr(`${ip}/${Math.min(Number(prefix), 30)}`));
-          } catch {}
-        }
-      } catch {}
-      resolve(out);
-    });
+    execFile('ip', ['-j', '-4', ...args], (error, stdout) => resolve(error ? '[]' : stdout));
   });
+}
+
+async function hostRoutes(): Promise<Cidr[]> {
+  const [routes, addrs] = await Promise.all([
+    ipJson(['route', 'show', 'table', 'all']),
+    ipJson(['addr', 'show']),
+  ]);
+  return hostSubnets(routes, addrs);
 }
 
 /** A free port on the host, as the kernel hands it out for an ephemeral bind. */
@@ -497,29 +500,14 @@ export class NetworkManager implements ContainerNetworking {
   }
 
   async list(filters: Record<string, string[]> = {}): Promise<NetworkInspect[]> {
+    const parsed = parseNetworkFilters(filters);
     await this.#serial(() => this.#defaultBridge());
     const all = [
       ...[...this.#records.values()].map((r) => this.#inspect(r)),
       this.#predefinedInspect('host'),
       this.#predefinedInspect('none'),
     ];
-    return all.filter((network) => {
-      if (filters.name?.length && !filters.name.some((n) => network.Name.includes(n))) return false;
-      if (filters.id?.length && !filters.id.some((id) => network.Id.startsWith(id))) return false;
-      if (filters.driver?.length && !filters.driver.includes(network.Driver)) return false;
-      if (filters.label?.length && !filters.label.every((l) => labelMatches(network.Labels, l))) return false;
-      if (filters.type?.length) {
-        const builtin = (predefinedNetworks as readonly string[]).includes(network.Name);
-        if (!filters.type.some((t) => (t === 'builtin') === builtin)) return false;
-      }
-      if (filters.dangling?.length) {
-        const dangling =
-          Object.keys(network.Containers).length === 0 &&
-          !(predefinedNetworks as readonly string[]).includes(network.Name);
-        if (filters.dangling.some((d) => (d === 'true' || d === '1') !== dangling)) return false;
-      }
-      return true;
-    });
+    return all.filter((network) => matchesNetworkFilters(network, parsed));
   }
 
   /** Containers (running or not) that name a network are told by the container store. */
@@ -553,11 +541,12 @@ export class NetworkManager implements ContainerNetworking {
   }
 
   async prune(filters: Record<string, string[]> = {}): Promise<{ NetworksDeleted: string[] }> {
+    const parsed = parseNetworkPruneFilters(filters);
     const deleted: string[] = [];
     for (const record of [...this.#records.values()]) {
-      if (record.name === 'bridge') continue;
+      if (isPredefined(record.name)) continue;
       if (Object.keys(record.endpoints).length || this.#usage(record.name).length) continue;
-      if (filters.label?.length && !filters.label.every((l) => labelMatches(record.labels, l))) continue;
+      if (!matchesPruneFilters({ Labels: record.labels, Created: record.created }, parsed)) continue;
       await this.remove(record.id);
       deleted.push(record.name);
     }
