@@ -13,7 +13,10 @@ function createAuth() {
     baseURL: config.BERTH_PUBLIC_URL,
     database: prismaAdapter(db(), { provider: 'postgresql' }),
     emailAndPassword: { enabled: true, minPasswordLength: 10, autoSignIn: true },
-    // Accounts are made by the owner's first visit and, later, by invitations; not by anyone who asks.
+    // Accounts are made by the owner's first visit and, later, by invitations; not by anyone who asks: the
+    // sign-up endpoint is closed over HTTP (404) and only our server code calls it (`auth().api.signUpEmail`).
+    // Left open, anyone could sign up before the owner's first visit and so lock the owner out for good.
+    disabledPaths: ['/sign-up/email'],
     advanced: { useSecureCookies: config.BERTH_PUBLIC_URL.startsWith('https://') },
     databaseHooks: {
       session: {

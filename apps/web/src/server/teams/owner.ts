@@ -35,15 +35,24 @@ export async function createOwner(
       body: { name: input.name, email: input.email, password: input.password },
       headers,
     });
-    return await db().$transaction(async (tx) => {
-      const team = await tx.team.create({ data: { name: input.teamName } });
-      await tx.membership.create({ data: { teamId: team.id, userId: result.user.id, role: 'owner' } });
-      await recordAudit(
-        { action: 'auth.sign_up', userId: result.user.id, teamId: team.id, detail: { role: 'owner' } },
-        tx,
-      );
-      return { userId: result.user.id, teamId: team.id };
-    });
+    try {
+      return await db().$transaction(async (tx) => {
+        const team = await tx.team.create({ data: { name: input.teamName } });
+        await tx.membership.create({ data: { teamId: team.id, userId: result.user.id, role: 'owner' } });
+        await recordAudit(
+          { action: 'auth.sign_up', userId: result.user.id, teamId: team.id, detail: { role: 'owner' } },
+          tx,
+        );
+        return { userId: result.user.id, teamId: team.id };
+      });
+    } catch (error) {
+      // A user without the owner's team would end the first visit for good: take the account back (its
+      // sessions and credentials go with it), so the visitor can try again.
+      await db()
+        .user.delete({ where: { id: result.user.id } })
+        .catch(() => {});
+      throw error;
+    }
   } finally {
     await lock.query('SELECT pg_advisory_unlock($1)', [ownerLock]).catch(() => {});
     await lock.end();
