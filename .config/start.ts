@@ -104,12 +104,18 @@ function launch(
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  for (const child of children) if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGTERM');
-  await Promise.all(
-    children.map((child) =>
-      child.exitCode !== null ? undefined : new Promise((r) => child.once('exit', r)),
-    ),
-  );
+  const running = () => children.filter((child) => child.exitCode === null && child.signalCode === null);
+  for (const child of running()) if (child.pid) process.kill(child.pid, 'SIGTERM');
+  const exited = Promise.all(running().map((child) => new Promise((r) => child.once('exit', r))));
+  // A child that ignores SIGTERM for 15 s is killed, so Ctrl-C always ends `npm start`.
+  const deadline = new Promise((r) => setTimeout(r, 15_000).unref());
+  if ((await Promise.race([exited.then(() => 'exited'), deadline])) !== 'exited') {
+    for (const child of running()) {
+      say(`pid ${child.pid} did not stop in time; killing it`);
+      if (child.pid) process.kill(child.pid, 'SIGKILL');
+    }
+    await exited;
+  }
   await database?.stop().catch(() => {});
   process.exit(code);
 }
@@ -171,11 +177,17 @@ async function main(): Promise<void> {
   await mkdir(home, { recursive: true, mode: 0o755 });
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
+  // npm 11 passes a SIGTERM to its `sh -c`, which dies without passing it on; this process is then
+  // re-parented. Noticing that and stopping too means `kill <npm pid>` leaves nothing running.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void shutdown(0);
+  }, 1000).unref();
 
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
     say('starting embedded PostgreSQL…');
-    database = await startEmbeddedPostgres({ root: join(home, 'db') });
+    database = await startEmbeddedPostgres({ root: join(home, 'db'), notice: say });
     databaseUrl = database.url;
   }
   const migrations = await migrate(databaseUrl);

@@ -18,6 +18,8 @@ export const testPackages = [
   'docker.io',
   'openssh-server',
   'chromium',
+  // setfacl: lets the embedded PostgreSQL's user through a directory it cannot enter (a checkout under /root).
+  'acl',
 ];
 
 export const runtimePackages = [
@@ -29,6 +31,7 @@ export const runtimePackages = [
   'iproute2',
   'zstd',
   'attr',
+  'acl',
 ];
 
 function missing(packages) {
