@@ -28,7 +28,8 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startStack(): Promise<Stack> {
+/** `localAgent: false` starts the stack without `npm start`'s local agent (BERTH_NO_AGENT=1). */
+export async function startStack(options: { localAgent?: boolean } = {}): Promise<Stack> {
   const home = await mkdtemp(join(tmpdir(), 'bt-e2e-'));
   // PostgreSQL runs as its own user and must reach its data directory below this one.
   await chmod(home, 0o755);
@@ -42,6 +43,7 @@ export async function startStack(): Promise<Stack> {
       BERTH_HOME: join(home, 'berth'),
       DATABASE_URL: '',
       BERTH_PUBLIC_URL: '',
+      ...(options.localAgent === false ? { BERTH_NO_AGENT: '1' } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
