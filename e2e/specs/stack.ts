@@ -28,8 +28,13 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `localAgent: false` starts the stack without `npm start`'s local agent (BERTH_NO_AGENT=1). */
-export async function startStack(options: { localAgent?: boolean } = {}): Promise<Stack> {
+/**
+ * `localAgent: false` starts the stack without `npm start`'s local agent (BERTH_NO_AGENT=1); `env` adds to or
+ * overrides the stack's environment.
+ */
+export async function startStack(
+  options: { localAgent?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<Stack> {
   const home = await mkdtemp(join(tmpdir(), 'bt-e2e-'));
   // PostgreSQL runs as its own user and must reach its data directory below this one.
   await chmod(home, 0o755);
@@ -44,6 +49,7 @@ export async function startStack(options: { localAgent?: boolean } = {}): Promis
       DATABASE_URL: '',
       BERTH_PUBLIC_URL: '',
       ...(options.localAgent === false ? { BERTH_NO_AGENT: '1' } : {}),
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
