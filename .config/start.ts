@@ -128,14 +128,15 @@ async function shutdown(code: number): Promise<void> {
 async function runLocalAgent(databaseUrl: string, controlPlane: string): Promise<void> {
   const socket = join(home, 'docker.sock');
   const dataRoot = join(home, 'engine');
-  const start = (extra: string[]) =>
+  const start = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
     launch('agent', join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/agent/src/main.ts'), ...extra], {
       cwd: root,
-      env: { ...process.env, BERTH_DATA_ROOT: dataRoot, BERTH_DOCKER_SOCKET: socket },
+      env: { ...process.env, BERTH_DATA_ROOT: dataRoot, BERTH_DOCKER_SOCKET: socket, ...env },
     });
   say(`local agent: docker -H unix://${socket} ps`);
+  // Only which control plane it is linked to; the identity's keys stay the agent's business.
   const identity = await readFile(join(dataRoot, 'agent', 'identity.json'), 'utf8')
-    .then((text) => JSON.parse(text) as { controlPlane?: string })
+    .then((text) => z.object({ controlPlane: z.string().optional() }).parse(JSON.parse(text)))
     .catch(() => ({ controlPlane: undefined }));
   if (identity.controlPlane === controlPlane) {
     start(['--control-plane', controlPlane]);
@@ -165,7 +166,8 @@ async function runLocalAgent(databaseUrl: string, controlPlane: string): Promise
       process.kill(standalone.pid, 'SIGTERM');
       await exited;
     }
-    if (!stopping) start(['--control-plane', controlPlane, '--enroll-token', token]);
+    // In the environment, not the arguments: any local user can read a process's arguments.
+    if (!stopping) start(['--control-plane', controlPlane], { BERTH_ENROLL_TOKEN: token });
     say('local agent enrolled with the control plane');
   } finally {
     await prisma.$disconnect();
