@@ -19,6 +19,7 @@ import {
   protocolCompatibility,
   REQUEST_TIMEOUT_MS,
   type ServerFrame,
+  type StreamRequest,
 } from '@berth/agent/protocol/messages';
 import type { WebSocket } from 'ws';
 import { recordAudit } from '../audit';
@@ -75,9 +76,61 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+export interface StreamChunk {
+  stream: 'stdout' | 'stderr';
+  data: Buffer;
+}
+
+interface OpenStream {
+  socket: WebSocket;
+  onData: (chunk: StreamChunk) => void;
+  onEnd: (error?: string) => void;
+}
+
+/** Frames of credit the control plane grants at a time: the agent sends no more until granted again. */
+const streamCredit = 64;
+
 export class AgentGateway {
   readonly #live = new Map<string, WebSocket>();
   readonly #pending = new Map<string, Pending>();
+  readonly #streams = new Map<string, OpenStream>();
+
+  /**
+   * Opens a stream (container logs) on a host's agent. Chunks arrive through `onData`; credit is granted
+   * back as they are taken, so a slow reader slows the agent down instead of filling memory.
+   */
+  openStream(
+    hostId: string,
+    request: StreamRequest,
+    handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
+    signal: AbortSignal,
+  ): void {
+    const socket = this.#live.get(hostId);
+    if (!socket || socket.readyState !== socket.OPEN) throw new AgentUnavailableError('the host is offline');
+    const streamId = randomUUID();
+    let received = 0;
+    this.#streams.set(streamId, {
+      socket,
+      onData: (chunk) => {
+        handlers.onData(chunk);
+        if (++received % (streamCredit / 2) === 0)
+          send(socket, { type: 'stream.credit', streamId, credit: streamCredit / 2 });
+      },
+      onEnd: (error) => {
+        this.#streams.delete(streamId);
+        handlers.onEnd(error);
+      },
+    });
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (!this.#streams.delete(streamId)) return;
+        send(socket, { type: 'stream.close', streamId });
+      },
+      { once: true },
+    );
+    send(socket, { type: 'stream.open', streamId, request, credit: streamCredit });
+  }
 
   /** Sends one command to a host's agent connected to this instance and waits for its result. */
   request(hostId: string, command: Command, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
@@ -136,6 +189,8 @@ export class AgentGateway {
     socket.on('close', () => {
       clearTimeout(helloTimer);
       clearInterval(ping);
+      for (const stream of [...this.#streams.values()])
+        if (stream.socket === socket) stream.onEnd('the agent disconnected');
       for (const [id, pending] of this.#pending)
         if (pending.socket === socket) {
           clearTimeout(pending.timer);
@@ -269,8 +324,19 @@ export class AgentGateway {
           );
         return;
       }
+      case 'stream.data': {
+        const stream = this.#streams.get(frame.streamId);
+        if (stream?.socket === socket)
+          stream.onData({ stream: frame.stream, data: Buffer.from(frame.data, 'base64') });
+        return;
+      }
+      case 'stream.end': {
+        const stream = this.#streams.get(frame.streamId);
+        if (stream?.socket === socket) stream.onEnd(frame.error?.message);
+        return;
+      }
       default:
-        // Progress and streams belong to requests this instance does not make yet.
+        // Progress updates of long requests are not shown yet.
         return;
     }
   }

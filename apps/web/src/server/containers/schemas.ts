@@ -44,3 +44,11 @@ export const deployInput = z.object({
     .optional(),
 });
 export type DeployInput = z.infer<typeof deployInput>;
+
+export const logsInput = z.object({
+  teamId: z.string().uuid(),
+  hostId: z.string().uuid(),
+  containerId: z.string().regex(/^[0-9a-f]{64}$/),
+  tail: z.coerce.number().int().min(0).max(10_000).default(200),
+});
+export type LogsInput = z.infer<typeof logsInput>;

@@ -1,7 +1,7 @@
 'use client';
 
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
+import { Fragment, useEffect, useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
 
 const placeholderTeam = '00000000-0000-4000-8000-000000000000';
@@ -90,6 +90,48 @@ function ContainerActions(props: {
         </span>
       ) : null}
     </span>
+  );
+}
+
+function LogsPanel(props: { teamId: string; hostId: string; containerId: string }) {
+  const [lines, setLines] = useState<Array<{ seq: number; stream: string; text: string }>>([]);
+  const [ended, setEnded] = useState<string | null>(null);
+  useEffect(() => {
+    const query = new URLSearchParams({
+      teamId: props.teamId,
+      hostId: props.hostId,
+      containerId: props.containerId,
+    });
+    const source = new EventSource(`/api/logs?${query}`);
+    let seq = 0;
+    source.addEventListener('line', (event) => {
+      const line = JSON.parse((event as MessageEvent<string>).data) as { stream: string; text: string };
+      seq += 1;
+      const numbered = { ...line, seq };
+      setLines((previous) => [...previous.slice(-999), numbered]);
+    });
+    source.addEventListener('end', (event) => {
+      const { error } = JSON.parse((event as MessageEvent<string>).data) as { error: string | null };
+      setEnded(error ?? 'The container stopped.');
+      source.close();
+    });
+    source.onerror = () => {
+      setEnded((previous) => previous ?? 'The log stream was interrupted.');
+      source.close();
+    };
+    return () => source.close();
+  }, [props.teamId, props.hostId, props.containerId]);
+  return (
+    <div className="mt-2 rounded bg-slate-900 p-3 font-mono text-xs text-slate-100" data-testid="logs-panel">
+      <pre className="max-h-64 overflow-y-auto whitespace-pre-wrap">
+        {lines.map((line) => (
+          <span key={line.seq} className={line.stream === 'stderr' ? 'text-amber-300' : undefined}>
+            {line.text}
+          </span>
+        ))}
+      </pre>
+      {ended ? <p className="mt-1 text-slate-400">{ended}</p> : null}
+    </div>
   );
 }
 
@@ -202,6 +244,7 @@ function DeployForm(props: { teamId: string; hostId: string; onDone: () => void 
 
 export function HostsView() {
   const trpc = useTRPC();
+  const [logsOf, setLogsOf] = useState<string | null>(null);
   const me = useQuery(trpc.me.queryOptions());
   const team = me.data?.teams[0];
   const hosts = useQuery({
@@ -255,26 +298,44 @@ export function HostsView() {
                   </thead>
                   <tbody>
                     {host.containers.map((c) => (
-                      <tr
-                        key={c.id}
-                        className="border-b border-slate-100"
-                        data-testid={`container-${c.name}`}
-                      >
-                        <td className="py-1 font-mono">{c.name}</td>
-                        <td className="py-1">{c.image}</td>
-                        <td className="py-1">{c.status}</td>
-                        <td className="py-1">
-                          <ContainerActions
-                            teamId={team.teamId}
-                            hostId={host.id}
-                            containerId={c.id}
-                            state={c.state}
-                            online={host.online}
-                            canOperate={canOperate}
-                            onDone={() => void hosts.refetch()}
-                          />
-                        </td>
-                      </tr>
+                      <Fragment key={c.id}>
+                        <tr
+                          key={c.id}
+                          className="border-b border-slate-100"
+                          data-testid={`container-${c.name}`}
+                        >
+                          <td className="py-1 font-mono">{c.name}</td>
+                          <td className="py-1">{c.image}</td>
+                          <td className="py-1">{c.status}</td>
+                          <td className="flex items-center gap-2 py-1">
+                            {host.online ? (
+                              <button
+                                type="button"
+                                onClick={() => setLogsOf(logsOf === c.id ? null : c.id)}
+                                className="rounded border border-slate-300 px-2 py-0.5 text-xs hover:bg-slate-100"
+                              >
+                                {logsOf === c.id ? 'Hide logs' : 'Logs'}
+                              </button>
+                            ) : null}
+                            <ContainerActions
+                              teamId={team.teamId}
+                              hostId={host.id}
+                              containerId={c.id}
+                              state={c.state}
+                              online={host.online}
+                              canOperate={canOperate}
+                              onDone={() => void hosts.refetch()}
+                            />
+                          </td>
+                        </tr>
+                        {logsOf === c.id ? (
+                          <tr>
+                            <td colSpan={4}>
+                              <LogsPanel teamId={team.teamId} hostId={host.id} containerId={c.id} />
+                            </td>
+                          </tr>
+                        ) : null}
+                      </Fragment>
                     ))}
                   </tbody>
                 </table>
