@@ -36,7 +36,7 @@ async function stopAgent(): Promise<void> {
 
 before(async () => {
   registry = await startRegistry();
-  stack = await startStack();
+  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
   agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-agent-'));
   await chmod(agentHome, 0o755);
   browser = await chromium.launch({
@@ -106,7 +106,8 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
 
   // A container started with the docker CLI on the host shows up in the browser.
   const image = await pushBusybox(registry, 'bt-e2e/busybox:1');
-  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
+  const pulled = await docker(socket, ['pull', '-q', image]);
+  assert.equal(pulled.code, 0, pulled.stderr);
   const run = await docker(socket, [
     'run',
     '-d',
@@ -132,11 +133,31 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   await page.click('[data-testid=deploy-form] button[type=submit]');
   await page.waitForSelector('[data-testid=deploy-error]');
   await page.fill('[data-testid=deploy-form] input[name=ports]', '');
-  await page.fill('[data-testid=deploy-form] input[name=cmd]', 'sleep 1000');
+  await page.fill('[data-testid=deploy-form] input[name=cmd]', 'ping 127.0.0.1');
   // No bridge in this test: the agent runs without test-named bridges, so nothing is made on the host.
   await page.fill('[data-testid=deploy-form] input[name=network]', 'none');
   await page.click('[data-testid=deploy-form] button[type=submit]');
   await page.waitForSelector('[data-testid=container-bt-e2e-web]', { timeout: 60_000 });
+
+  // Live logs: ping prints a line a second; lines written after the panel opened arrive in it.
+  await page.locator('[data-testid=container-bt-e2e-web] button:has-text("Logs")').click();
+  await page.waitForSelector('[data-testid=logs-panel]:has-text("seq=")', { timeout: 15_000 });
+  const highestSeq = async () =>
+    Math.max(
+      ...[...((await page.textContent('[data-testid=logs-panel]')) ?? '').matchAll(/seq=(\d+)/g)].map((m) =>
+        Number(m[1]),
+      ),
+    );
+  const first = await highestSeq();
+  await page.waitForFunction(
+    (after) =>
+      [
+        ...(document.querySelector('[data-testid=logs-panel]')?.textContent ?? '').matchAll(/seq=(\d+)/g),
+      ].some((m) => Number(m[1]) >= after + 2),
+    first,
+    { timeout: 15_000 },
+  );
+  await page.locator('[data-testid=container-bt-e2e-web] button:has-text("Hide logs")').click();
   assert.match((await page.textContent('[data-testid=container-bt-e2e-web]')) ?? '', /Up /);
 
   // The token was for one enrolment only.
@@ -165,7 +186,8 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   const row = page.locator('[data-testid=container-bt-e2e-web]');
   await row.locator('button:has-text("Stop")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Exited")', { timeout: 30_000 });
-  assert.match((await docker(socket, ['inspect', '-f', '{{.State.Status}}', 'bt-e2e-web'])).stdout, /exited/);
+  const state = await docker(socket, ['ps', '-a', '--filter', 'name=bt-e2e-web', '--format', '{{.State}}']);
+  assert.equal(state.stdout.trim(), 'exited', JSON.stringify(state));
   await row.locator('button:has-text("Start")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Up ")', { timeout: 30_000 });
   page.once('dialog', (dialog) => void dialog.accept());
