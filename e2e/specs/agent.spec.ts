@@ -196,4 +196,30 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   assert.equal((await docker(socket, ['inspect', 'bt-e2e-web'])).code, 1);
   await stopAgent();
   await page.waitForSelector('[data-testid=host-status]:has-text("offline")', { timeout: 20_000 });
+
+  // Every action above is in the audit log, with who did it; the filter narrows it by action.
+  await page.click('nav >> text=Audit');
+  await page.waitForSelector('[data-testid=audit-table] >> text=container.deploy');
+  const audit = (await page.textContent('[data-testid=audit-table]')) ?? '';
+  for (const action of [
+    'auth.sign_up',
+    'host.enrollment_token',
+    'host.enrolled',
+    'agent.connected',
+    'container.stop',
+    'container.start',
+    'container.remove',
+  ])
+    assert.ok(audit.includes(action), `${action} missing from the audit log`);
+  assert.ok(audit.includes('grace@example.test'));
+  await page.fill('input[placeholder^=container]', 'container.st');
+  await page.waitForFunction(
+    () => !document.querySelector('[data-testid=audit-table]')?.textContent?.includes('container.deploy'),
+  );
+  const filtered = (await page.textContent('[data-testid=audit-table]')) ?? '';
+  assert.ok(filtered.includes('container.stop') && filtered.includes('container.start'));
+
+  const health = await fetch(`${stack.url}/api/health`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(((await health.json()) as { ok: boolean }).ok, true);
 });

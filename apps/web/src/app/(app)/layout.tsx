@@ -19,6 +19,9 @@ export default async function SignedInLayout({ children }: { children: ReactNode
           <Link href="/hosts" className="text-sm text-slate-700 hover:text-slate-950">
             Hosts
           </Link>
+          <Link href="/audit" className="text-sm text-slate-700 hover:text-slate-950">
+            Audit
+          </Link>
           <span className="ml-auto text-sm text-slate-600" data-testid="signed-in-as">
             {session.user.email}
           </span>

@@ -1,3 +1,5 @@
+import { auditListInput } from '../audit-log/schemas';
+import { listAudit } from '../audit-log/service';
 import { deployContainer, runContainerAction } from '../containers/actions';
 import { containerActionInput, deployInput } from '../containers/schemas';
 import { listHosts, startEnrollment } from '../hosts/service';
@@ -29,6 +31,11 @@ export const appRouter = router({
           throw toTRPCError(error);
         }
       }),
+  }),
+  audit: router({
+    list: teamProcedure('admin')
+      .input(auditListInput)
+      .query(({ ctx, input }) => listAudit({ ...input, teamId: ctx.teamId })),
   }),
   hosts: router({
     list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
