@@ -17,7 +17,15 @@ function createAuth() {
     // sign-up endpoint is closed over HTTP (404) and only our server code calls it (`auth().api.signUpEmail`).
     // Left open, anyone could sign up before the owner's first visit and so lock the owner out for good.
     disabledPaths: ['/sign-up/email'],
-    advanced: { useSecureCookies: config.BERTH_PUBLIC_URL.startsWith('https://') },
+    // The origin check runs everywhere, tests included (better-auth skips it by default under NODE_ENV=test).
+    advanced: { useSecureCookies: config.BERTH_PUBLIC_URL.startsWith('https://'), disableOriginCheck: false },
+    // Visitors reach the control plane by whatever name they use (localhost, 127.0.0.1, the machine's name or
+    // address), not only BERTH_PUBLIC_URL: a request from a page of the host it is sent to is same-origin and
+    // trusted. Pages of other sites (their Origin names another host) stay refused, as the check intends.
+    trustedOrigins: (request) => {
+      const host = request?.headers.get('host');
+      return host ? [`http://${host}`, `https://${host}`] : [];
+    },
     databaseHooks: {
       session: {
         create: {

@@ -22,7 +22,13 @@ export function SignInForm() {
       password: String(form.get('password') ?? ''),
     });
     setPending(false);
-    if (result.error) setError('Wrong email or password.');
+    // 401 is a wrong email or password; anything else (too many attempts, a refused origin) says what it is.
+    if (result.error)
+      setError(
+        result.error.status === 401
+          ? 'Wrong email or password.'
+          : (result.error.message ?? `Sign-in failed (${result.error.status}).`),
+      );
     else router.replace('/hosts');
   }
 

@@ -109,6 +109,24 @@ describe('the owner account', () => {
     expect(JSON.stringify(entries)).not.toMatch(/\$argon|scrypt|hash/i);
   });
 
+  it('signs in over HTTP from a page of the host by any name, never from another site', async () => {
+    const signIn = (host: string, origin: string) =>
+      server.auth.auth().handler(
+        new Request(`http://${host}/api/auth/sign-in/email`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', host, origin },
+          body: JSON.stringify({ email: 'ada@example.test', password: 'correct horse battery' }),
+        }),
+      );
+    expect((await signIn('localhost:3999', publicUrl)).status).toBe(200);
+    // The same machine by address (or by its name on the network) is not BERTH_PUBLIC_URL, and still works.
+    expect((await signIn('127.0.0.1:3999', 'http://127.0.0.1:3999')).status).toBe(200);
+    expect((await signIn('berth.lan:3999', 'http://berth.lan:3999')).status).toBe(200);
+    // A page of another site posting to the control plane is refused.
+    expect((await signIn('127.0.0.1:3999', 'http://evil.example')).status).toBe(403);
+    expect((await signIn('localhost:3999', 'http://127.0.0.1:3999')).status).toBe(403);
+  });
+
   it('still refuses sign-up over HTTP once the owner exists', async () => {
     const response = await signUpOverHttp('mallory@example.test');
     expect(response.status).toBe(404);
