@@ -12,7 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -207,6 +207,16 @@ async function hostRoutes(): Promise<Cidr[]> {
   return hostSubnets(routes, addrs);
 }
 
+/** Whether pid is still our aardvark-dns (not a recycled pid of something else). */
+async function aardvarkAlive(pid: number, binary: string): Promise<boolean> {
+  try {
+    const exe = await readlink(`/proc/${pid}/exe`);
+    return exe === binary || exe.endsWith('/aardvark-dns');
+  } catch {
+    return false;
+  }
+}
+
 /** A free port on the host, as the kernel hands it out for an ephemeral bind. */
 function freePort(protocol: 'tcp' | 'udp', hostIp: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -242,6 +252,15 @@ function portInUse(protocol: 'tcp' | 'udp', hostIp: string, port: number): Promi
     server.once('error', () => resolve(true));
     server.listen(port, hostIp || '0.0.0.0', () => server.close(() => resolve(false)));
   });
+}
+
+/**
+ * The name netavark knows a network by. netavark names its iptables chains after a hash of this name and
+ * deletes them when a network's last container leaves, so two engines on one host (an agent and a test, or
+ * podman) with a network called `bridge` or `web` would flush each other's port forwards. Ids are unique.
+ */
+function netavarkName(record: { id: string }): string {
+  return record.id;
 }
 
 export interface NetworkManagerOptions {
@@ -562,7 +581,7 @@ export class NetworkManager implements ContainerNetworking {
       id: record.id,
       internal: record.internal,
       ipv6_enabled: false,
-      name: record.name,
+      name: netavarkName(record),
       network_interface: record.interfaceName,
       subnets: [{ subnet: record.subnet, gateway: record.gateway }],
       ipam_options: { driver: 'host-local' },
@@ -572,6 +591,46 @@ export class NetworkManager implements ContainerNetworking {
   }
 
   async #netavark(command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
+    const output = await this.#netavarkCall(command, nsPath, options);
+    if (Object.values(options.network_info).some((n) => n.dns_enabled)) await this.#restartAardvark();
+    return output;
+  }
+
+  /**
+   * aardvark-dns 1.4 (Debian 12) reloads on SIGHUP by tearing down and restarting all its listeners, and now
+   * and then the new ones never answer: every container on every DNS network loses name resolution until
+   * aardvark restarts (containers/aardvark-dns#389, fixed in 1.11). netavark sends that SIGHUP on every
+   * change, so after each one we restart aardvark ourselves: a fresh start binds all listeners at once.
+   */
+  async #restartAardvark(): Promise<void> {
+    const dir = join(this.#configDir(), 'aardvark-dns');
+    const configs = (await readdir(dir).catch(() => [] as string[])).filter((f) => f !== 'aardvark.pid');
+    const pid = Number((await readFile(join(dir, 'aardvark.pid'), 'utf8').catch(() => '')).trim());
+    // netavark stops aardvark itself once no network needs it.
+    if (!configs.length) return;
+    if (Number.isInteger(pid) && pid > 0 && (await aardvarkAlive(pid, this.#aardvark))) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {}
+      for (let i = 0; i < 100 && (await aardvarkAlive(pid, this.#aardvark)); i++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // `run` daemonizes: the process we start returns once the server is up and has written its pid file.
+    await new Promise<void>((resolve) => {
+      const child = spawn(this.#aardvark, ['--config', dir, '-p', '53', 'run'], {
+        stdio: 'ignore',
+        detached: true,
+      });
+      child.once('error', () => resolve());
+      child.once('close', () => resolve());
+    });
+  }
+
+  async #netavarkCall(
+    command: 'setup' | 'teardown',
+    nsPath: string,
+    options: NetavarkOptions,
+  ): Promise<string> {
     // netavark locks only its own config directory; several engines on one host (tests, or an agent beside a
     // test run) must not edit the shared iptables chains at the same moment, so every call holds one host lock.
     return run(
@@ -694,7 +753,7 @@ export class NetworkManager implements ContainerNetworking {
       };
       records.forEach(({ record, endpoint }, index) => {
         const ip = this.#allocate(record, request.containerId, endpoint.ipv4Address);
-        options.networks[record.name] = {
+        options.networks[netavarkName(record)] = {
           static_ips: [ip],
           // Docker resolves a container by its name, its aliases and its short id on user-defined networks.
           aliases: record.dnsEnabled
@@ -702,7 +761,7 @@ export class NetworkManager implements ContainerNetworking {
             : [],
           interface_name: `eth${index}`,
         };
-        options.network_info[record.name] = this.#netavarkNetwork(record);
+        options.network_info[netavarkName(record)] = this.#netavarkNetwork(record);
       });
       await this.#createNamespace(nsPath);
       await writeFile(this.#optionsPath(request.containerId), JSON.stringify(options));
@@ -719,8 +778,8 @@ export class NetworkManager implements ContainerNetworking {
       const endpoints: EndpointResult[] = [];
       const dnsServers: string[] = [];
       for (const { record, endpoint } of records) {
-        const netOptions = options.networks[record.name];
-        const block = status[record.name];
+        const netOptions = options.networks[netavarkName(record)];
+        const block = status[netavarkName(record)];
         const iface = block?.interfaces[netOptions?.interface_name ?? 'eth0'];
         const ip = netOptions?.static_ips[0] ?? '';
         const result: EndpointResult = {
@@ -804,20 +863,22 @@ export class NetworkManager implements ContainerNetworking {
         container_name: containerName,
         port_mappings: [],
         networks: {
-          [record.name]: {
+          [netavarkName(record)]: {
             static_ips: [ip],
             aliases: record.dnsEnabled ? [...new Set([...endpoint.aliases, containerId.slice(0, 12)])] : [],
             interface_name: `eth${index}`,
           },
         },
-        network_info: { [record.name]: this.#netavarkNetwork(record) },
+        network_info: { [netavarkName(record)]: this.#netavarkNetwork(record) },
       };
       const output = await this.#netavark('setup', this.#nsPath(containerId), one);
       const status = statusSchema.parse(JSON.parse(output));
-      all.networks[record.name] = one.networks[record.name] as NetavarkOptions['networks'][string];
-      all.network_info[record.name] = this.#netavarkNetwork(record);
+      all.networks[netavarkName(record)] = one.networks[
+        netavarkName(record)
+      ] as NetavarkOptions['networks'][string];
+      all.network_info[netavarkName(record)] = this.#netavarkNetwork(record);
       await writeFile(optionsPath, JSON.stringify(all));
-      const mac = status[record.name]?.interfaces[`eth${index}`]?.mac_address ?? '';
+      const mac = status[netavarkName(record)]?.interfaces[`eth${index}`]?.mac_address ?? '';
       const endpointId = createHash('sha256').update(`${record.id}/${containerId}`).digest('hex');
       record.endpoints[containerId] = {
         containerName,
@@ -852,18 +913,21 @@ export class NetworkManager implements ContainerNetworking {
       const record = this.#get(network);
       const optionsPath = this.#optionsPath(containerId);
       const all = JSON.parse(await readFile(optionsPath, 'utf8')) as NetavarkOptions;
-      const mine = all.networks[record.name];
+      // Set up before netavark names were ids, a container's options still carry the network's name.
+      const key = all.networks[netavarkName(record)] ? netavarkName(record) : record.name;
+      const mine = all.networks[key];
       if (mine) {
         const one: NetavarkOptions = {
           container_id: containerId,
           container_name: all.container_name,
           port_mappings: [],
-          networks: { [record.name]: mine },
-          network_info: { [record.name]: this.#netavarkNetwork(record) },
+          networks: { [key]: mine },
+          // Teardown must name the network as setup did: netavark derives its chain names from it.
+          network_info: { [key]: all.network_info[key] ?? this.#netavarkNetwork(record) },
         };
         await this.#netavark('teardown', this.#nsPath(containerId), one);
-        delete all.networks[record.name];
-        delete all.network_info[record.name];
+        delete all.networks[key];
+        delete all.network_info[key];
         await writeFile(optionsPath, JSON.stringify(all));
       }
       if (record.endpoints[containerId]) {
@@ -898,8 +962,8 @@ export class NetworkManager implements ContainerNetworking {
       container_id: id,
       container_name: `berth-${id}`,
       port_mappings: [],
-      networks: { [record.name]: { static_ips: [ip], aliases: [], interface_name: 'eth0' } },
-      network_info: { [record.name]: this.#netavarkNetwork(record) },
+      networks: { [netavarkName(record)]: { static_ips: [ip], aliases: [], interface_name: 'eth0' } },
+      network_info: { [netavarkName(record)]: this.#netavarkNetwork(record) },
     };
     const nsPath = this.#nsPath(id);
     try {
