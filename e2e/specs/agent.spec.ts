@@ -13,6 +13,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 let stack: Stack;
 let browser: Browser;
 let registry: StartedRegistry;
+let secured: StartedRegistry;
 let agentHome: string;
 let agent: ChildProcess | undefined;
 
@@ -36,6 +37,7 @@ async function stopAgent(): Promise<void> {
 
 before(async () => {
   registry = await startRegistry();
+  secured = await startRegistry({ auth: 'htpasswd', users: { 'bt-e2e-user': 'bt-e2e-pass' } });
   stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
   agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-agent-'));
   await chmod(agentHome, 0o755);
@@ -52,11 +54,18 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web', 'bt-e2e-cli']).catch(() => {});
+  await docker(join(agentHome, 'docker.sock'), [
+    'rm',
+    '-f',
+    'bt-e2e-web',
+    'bt-e2e-cli',
+    'bt-e2e-private',
+  ]).catch(() => {});
   await stopAgent();
   await browser?.close();
   await stack?.[Symbol.asyncDispose]();
   await registry?.[Symbol.asyncDispose]();
+  await secured?.[Symbol.asyncDispose]();
   if (agentHome) await rm(agentHome, { recursive: true, force: true });
 });
 
@@ -158,6 +167,37 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     { timeout: 15_000 },
   );
   await page.locator('[data-testid=container-bt-e2e-web] button:has-text("Hide logs")').click();
+
+  // A private image: the deploy fails until an admin saves the registry's credentials, then it runs.
+  const privateImage = await pushBusybox(secured, 'bt-e2e/private:1', {
+    username: 'bt-e2e-user',
+    password: 'bt-e2e-pass',
+  });
+  const deployPrivate = async () => {
+    await page.click('text=Deploy a container');
+    await page.fill('[data-testid=deploy-form] input[name=image]', privateImage);
+    await page.fill('[data-testid=deploy-form] input[name=name]', 'bt-e2e-private');
+    await page.fill('[data-testid=deploy-form] input[name=cmd]', 'sleep 1000');
+    await page.fill('[data-testid=deploy-form] input[name=network]', 'none');
+    await page.click('[data-testid=deploy-form] button[type=submit]');
+  };
+  await deployPrivate();
+  await page.waitForSelector('[data-testid=deploy-error]', { timeout: 30_000 });
+  await page.click('text=Cancel');
+  await page.click('nav >> text=Registries');
+  await page.fill('[data-testid=registry-form] input[name=serverAddress]', secured.host);
+  await page.fill('[data-testid=registry-form] input[name=username]', 'bt-e2e-user');
+  await page.fill('[data-testid=registry-form] input[name=password]', 'bt-e2e-pass');
+  await page.click('[data-testid=registry-form] button[type=submit]');
+  await page.waitForSelector(`[data-testid=registries-table] >> text=${secured.host}`);
+  assert.ok(
+    !(await page.content()).includes('bt-e2e-pass'),
+    'the password must never come back to the browser',
+  );
+  await page.click('nav >> text=Hosts');
+  await deployPrivate();
+  await page.waitForSelector('[data-testid=container-bt-e2e-private]', { timeout: 60_000 });
+  assert.equal((await docker(socket, ['rm', '-f', 'bt-e2e-private'])).code, 0);
   assert.match((await page.textContent('[data-testid=container-bt-e2e-web]')) ?? '', /Up /);
 
   // The token was for one enrolment only.
@@ -213,9 +253,10 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     assert.ok(audit.includes(action), `${action} missing from the audit log`);
   assert.ok(audit.includes('grace@example.test'));
   await page.fill('input[placeholder^=container]', 'container.st');
-  await page.waitForFunction(
-    () => !document.querySelector('[data-testid=audit-table]')?.textContent?.includes('container.deploy'),
-  );
+  await page.waitForFunction(() => {
+    const text = document.querySelector('[data-testid=audit-table]')?.textContent ?? '';
+    return !text.includes('container.deploy') && text.includes('container.stop');
+  });
   const filtered = (await page.textContent('[data-testid=audit-table]')) ?? '';
   assert.ok(filtered.includes('container.stop') && filtered.includes('container.start'));
 

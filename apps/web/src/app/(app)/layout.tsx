@@ -19,6 +19,9 @@ export default async function SignedInLayout({ children }: { children: ReactNode
           <Link href="/hosts" className="text-sm text-slate-700 hover:text-slate-950">
             Hosts
           </Link>
+          <Link href="/registries" className="text-sm text-slate-700 hover:text-slate-950">
+            Registries
+          </Link>
           <Link href="/audit" className="text-sm text-slate-700 hover:text-slate-950">
             Audit
           </Link>

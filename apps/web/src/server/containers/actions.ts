@@ -3,6 +3,7 @@ import type { Command } from '@berth/agent/protocol/messages';
 import { gateway } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { db } from '../db';
+import { credentialsForImage } from '../registries/service';
 import type { ContainerActionInput, DeployInput } from './schemas';
 
 export class HostNotFoundError extends Error {
@@ -64,11 +65,14 @@ export async function deployContainer(input: DeployInput, userId: string): Promi
         ...(error ? { error: error.slice(0, 500) } : {}),
       },
     });
+  // The team's saved credentials for the image's registry travel in this one command, never stored on the host.
+  const auth = await credentialsForImage(input.teamId, input.image);
   try {
     const result = (await gateway().request(
       host.id,
       {
         kind: 'container.deploy',
+        ...(auth ? { auth } : {}),
         image: input.image,
         ...(input.name ? { name: input.name } : {}),
         ...(input.cmd?.length ? { cmd: input.cmd } : {}),

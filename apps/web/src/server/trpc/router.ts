@@ -3,6 +3,8 @@ import { listAudit } from '../audit-log/service';
 import { deployContainer, runContainerAction } from '../containers/actions';
 import { containerActionInput, deployInput } from '../containers/schemas';
 import { listHosts, startEnrollment } from '../hosts/service';
+import { registryRemoveInput, registrySaveInput } from '../registries/schemas';
+import { listRegistries, removeRegistry, saveRegistry } from '../registries/service';
 import { membershipsOf } from '../teams/membership';
 import { toTRPCError } from './errors';
 import { protectedProcedure, router, teamProcedure } from './init';
@@ -36,6 +38,15 @@ export const appRouter = router({
     list: teamProcedure('admin')
       .input(auditListInput)
       .query(({ ctx, input }) => listAudit({ ...input, teamId: ctx.teamId })),
+  }),
+  registries: router({
+    list: teamProcedure('viewer').query(({ ctx }) => listRegistries(ctx.teamId)),
+    save: teamProcedure('admin')
+      .input(registrySaveInput)
+      .mutation(({ ctx, input }) => saveRegistry({ ...input, teamId: ctx.teamId }, ctx.user.id)),
+    remove: teamProcedure('admin')
+      .input(registryRemoveInput)
+      .mutation(({ ctx, input }) => removeRegistry(ctx.teamId, input.id, ctx.user.id)),
   }),
   hosts: router({
     list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
