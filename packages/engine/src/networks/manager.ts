@@ -119,31 +119,53 @@ export interface NetworkInspect {
   Labels: Record<string, string>;
 }
 
-interface NetavarkNetwork {
-  dns_enabled: boolean;
-  driver: 'bridge';
-  id: string;
-  internal: boolean;
-  ipv6_enabled: boolean;
-  name: string;
-  network_interface: string;
-  subnets: Array<{ subnet: string; gateway: string }>;
-  ipam_options: { driver: 'host-local' };
-  options: Record<string, string>;
-}
+const netavarkNetworkSchema = z.object({
+  dns_enabled: z.boolean(),
+  driver: z.literal('bridge'),
+  id: z.string(),
+  internal: z.boolean(),
+  ipv6_enabled: z.boolean(),
+  name: z.string(),
+  network_interface: z.string(),
+  subnets: z.array(z.object({ subnet: z.string(), gateway: z.string() })),
+  ipam_options: z.object({ driver: z.literal('host-local') }),
+  options: z.record(z.string(), z.string()),
+});
+type NetavarkNetwork = z.infer<typeof netavarkNetworkSchema>;
 
-interface NetavarkOptions {
-  container_id: string;
-  container_name: string;
-  port_mappings: Array<{
-    host_ip: string;
-    container_port: number;
-    host_port: number;
-    range: number;
-    protocol: string;
-  }>;
-  networks: Record<string, { static_ips: string[]; aliases: string[]; interface_name: string }>;
-  network_info: Record<string, NetavarkNetwork>;
+/** What netavark gets on stdin; persisted per container so teardown replays exactly what setup did. */
+const netavarkOptionsSchema = z.object({
+  container_id: z.string(),
+  container_name: z.string(),
+  port_mappings: z.array(
+    z.object({
+      host_ip: z.string(),
+      container_port: z.number().int(),
+      host_port: z.number().int(),
+      range: z.number().int(),
+      protocol: z.string(),
+    }),
+  ),
+  networks: z.record(
+    z.string(),
+    z.object({ static_ips: z.array(z.string()), aliases: z.array(z.string()), interface_name: z.string() }),
+  ),
+  network_info: z.record(z.string(), netavarkNetworkSchema),
+});
+type NetavarkOptions = z.infer<typeof netavarkOptionsSchema>;
+
+async function readOptions(path: string): Promise<NetavarkOptions> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new EngineError('not_found', 'the container has no network setup (is it running?)');
+  }
+  try {
+    return netavarkOptionsSchema.parse(JSON.parse(text));
+  } catch {
+    throw new EngineError('failed', `damaged network state: ${path}`);
+  }
 }
 
 const statusSchema = z.record(
@@ -678,9 +700,7 @@ export class NetworkManager implements ContainerNetworking {
     for (const file of await readdir(join(this.#runDir, 'netavark')).catch(() => [] as string[])) {
       if (!file.endsWith('.json') || file === `${containerId}.json`) continue;
       try {
-        const options = JSON.parse(
-          await readFile(join(this.#runDir, 'netavark', file), 'utf8'),
-        ) as NetavarkOptions;
+        const options = await readOptions(join(this.#runDir, 'netavark', file));
         for (const p of options.port_mappings) taken.add(`${p.protocol}/${p.host_port}`);
       } catch {}
     }
@@ -824,7 +844,7 @@ export class NetworkManager implements ContainerNetworking {
       const nsPath = this.#nsPath(containerId);
       let options: NetavarkOptions | undefined;
       try {
-        options = JSON.parse(await readFile(this.#optionsPath(containerId), 'utf8')) as NetavarkOptions;
+        options = await readOptions(this.#optionsPath(containerId));
       } catch {}
       if (options && existsSync(nsPath)) await this.#netavark('teardown', nsPath, options).catch(() => {});
       await rm(this.#optionsPath(containerId), { force: true });
@@ -853,7 +873,7 @@ export class NetworkManager implements ContainerNetworking {
           `endpoint with name ${containerName} already exists in network ${record.name}`,
         );
       const optionsPath = this.#optionsPath(containerId);
-      const all = JSON.parse(await readFile(optionsPath, 'utf8')) as NetavarkOptions;
+      const all = await readOptions(optionsPath);
       const used = new Set(Object.values(all.networks).map((n) => n.interface_name));
       let index = 0;
       while (used.has(`eth${index}`)) index++;
@@ -912,7 +932,7 @@ export class NetworkManager implements ContainerNetworking {
     return this.#serial(async () => {
       const record = this.#get(network);
       const optionsPath = this.#optionsPath(containerId);
-      const all = JSON.parse(await readFile(optionsPath, 'utf8')) as NetavarkOptions;
+      const all = await readOptions(optionsPath);
       // Set up before netavark names were ids, a container's options still carry the network's name.
       const key = all.networks[netavarkName(record)] ? netavarkName(record) : record.name;
       const mine = all.networks[key];
@@ -984,7 +1004,7 @@ export class NetworkManager implements ContainerNetworking {
     const id = this.#keeperId(record);
     const nsPath = this.#nsPath(id);
     try {
-      const options = JSON.parse(await readFile(this.#optionsPath(id), 'utf8')) as NetavarkOptions;
+      const options = await readOptions(this.#optionsPath(id));
       if (existsSync(nsPath)) await this.#netavark('teardown', nsPath, options).catch(() => {});
     } catch {}
     await rm(this.#optionsPath(id), { force: true });
