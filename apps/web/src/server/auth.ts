@@ -1,7 +1,9 @@
-/** better-auth with email and password on the Prisma schema; sign-ins go to the audit log. */
+/** better-auth with email and password on the Prisma schema; sign-ins (and refused ones) go to the audit log. */
 import { betterAuth } from 'better-auth';
 import { prismaAdapter } from 'better-auth/adapters/prisma';
+import { createAuthMiddleware, getIP, isAPIError } from 'better-auth/api';
 import { nextCookies } from 'better-auth/next-js';
+import { z } from 'zod';
 import { env } from '../env';
 import { recordAudit, teamOfUser } from './audit';
 import { db } from './db';
@@ -25,6 +27,24 @@ function createAuth() {
     trustedOrigins: (request) => {
       const host = request?.headers.get('host');
       return host ? [`http://${host}`, `https://${host}`] : [];
+    },
+    hooks: {
+      // A refused sign-in is recorded with the address it was tried for (never the password), under the team of
+      // that account when there is one, so its admins see attempts on it.
+      after: createAuthMiddleware(async (ctx) => {
+        if (ctx.path !== '/sign-in/email' || !isAPIError(ctx.context.returned)) return;
+        const body = z.object({ email: z.string().max(320) }).safeParse(ctx.body);
+        const email = body.success ? body.data.email.trim().toLowerCase() : null;
+        const user = email ? await db().user.findUnique({ where: { email }, select: { id: true } }) : null;
+        await recordAudit({
+          action: 'auth.sign_in_failed',
+          userId: user?.id ?? null,
+          teamId: user ? await teamOfUser(user.id) : null,
+          detail: { email, status: ctx.context.returned.statusCode },
+          // The same address a session records.
+          ip: ctx.request ? getIP(ctx.request, ctx.context.options) : null,
+        });
+      }),
     },
     databaseHooks: {
       session: {

@@ -125,6 +125,26 @@ describe('the owner account', () => {
     // A page of another site posting to the control plane is refused.
     expect((await signIn('127.0.0.1:3999', 'http://evil.example')).status).toBe(403);
     expect((await signIn('localhost:3999', 'http://127.0.0.1:3999')).status).toBe(403);
+
+    // A wrong password over HTTP is refused and recorded, under the account's team, without the password.
+    const refused = await server.auth.auth().handler(
+      new Request(`${publicUrl}/api/auth/sign-in/email`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: publicUrl, 'x-forwarded-for': '192.0.2.7' },
+        body: JSON.stringify({ email: 'Ada@Example.test', password: 'not the password 1' }),
+      }),
+    );
+    expect(refused.status).toBe(401);
+    const prisma = server.db.db();
+    const failed = await prisma.auditLog.findMany({
+      where: { action: 'auth.sign_in_failed', ip: '192.0.2.7' },
+    });
+    expect(failed).toHaveLength(1);
+    const user = await prisma.user.findUniqueOrThrow({ where: { email: 'ada@example.test' } });
+    expect(failed[0]?.userId).toBe(user.id);
+    expect(failed[0]?.teamId).not.toBeNull();
+    expect(failed[0]?.detail).toEqual({ email: 'ada@example.test', status: 401 });
+    expect(JSON.stringify(failed)).not.toContain('not the password');
   });
 
   it('still refuses sign-up over HTTP once the owner exists', async () => {
