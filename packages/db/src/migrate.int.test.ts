@@ -22,7 +22,11 @@ describe('migrations on embedded PostgreSQL', () => {
   it('applies each migration once when two instances race, then Prisma reads and writes the schema', async () => {
     const [a, b] = await Promise.all([migrate(db.url), migrate(db.url)]);
     expect([...a.applied, ...b.applied]).toEqual(['0001_init', '0002_agents', '0003_registry_credentials']);
-    expect([...a.alreadyApplied, ...b.alreadyApplied]).toEqual(['0001_init', '0002_agents', '0003_registry_credentials']);
+    expect([...a.alreadyApplied, ...b.alreadyApplied]).toEqual([
+      '0001_init',
+      '0002_agents',
+      '0003_registry_credentials',
+    ]);
     const prisma = createDb(db.url);
     try {
       const team = await prisma.team.create({ data: { name: 'bt-team' } });
