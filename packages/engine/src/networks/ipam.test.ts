@@ -5,6 +5,7 @@ import {
   defaultPool,
   formatCidr,
   hostSubnets,
+  macFor,
   overlaps,
   parseCidr,
   pickSubnet,
@@ -49,6 +50,13 @@ describe('subnet pool', () => {
     expect(allocateAddress(net, all)).toBeUndefined();
     all.delete('10.9.0.4');
     expect(allocateAddress(net, all)).toBe('10.9.0.4');
+  });
+});
+
+describe('macFor', () => {
+  it("is Docker's MAC for an address", () => {
+    expect(macFor('172.17.0.2')).toBe('02:42:ac:11:00:02');
+    expect(macFor('10.255.1.254')).toBe('02:42:0a:ff:01:fe');
   });
 });
 

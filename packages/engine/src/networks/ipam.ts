@@ -76,6 +76,15 @@ export function allocateAddress(cidr: Cidr, taken: Set<string>): string | undefi
   return undefined;
 }
 
+/**
+ * Docker's MAC for an address (02:42 and the four address bytes). Addresses are reused as soon as a container
+ * leaves, and the host's neighbour cache keeps the old MAC for up to a minute: with a random MAC per
+ * container, traffic from the host (port forwards, DNS answers) would go to the gone container meanwhile.
+ */
+export function macFor(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
 const routeListSchema = z.array(z.looseObject({ dst: z.string().optional(), type: z.string().optional() }));
 const addrListSchema = z.array(
   z.looseObject({

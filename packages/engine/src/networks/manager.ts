@@ -33,6 +33,7 @@ import {
   formatCidr,
   hostSubnets,
   intToIp,
+  macFor,
   overlaps,
   parseCidr,
   pickSubnet,
@@ -148,7 +149,12 @@ const netavarkOptionsSchema = z.object({
   ),
   networks: z.record(
     z.string(),
-    z.object({ static_ips: z.array(z.string()), aliases: z.array(z.string()), interface_name: z.string() }),
+    z.object({
+      static_ips: z.array(z.string()),
+      static_mac: z.string().optional(),
+      aliases: z.array(z.string()),
+      interface_name: z.string(),
+    }),
   ),
   network_info: z.record(z.string(), netavarkNetworkSchema),
 });
@@ -227,6 +233,21 @@ async function hostRoutes(): Promise<Cidr[]> {
     ipJson(['addr', 'show']),
   ]);
   return hostSubnets(routes, addrs);
+}
+
+/** IPv4 UDP sockets bound in the host's namespace, as `a.b.c.d:port` (from /proc/net/udp). */
+async function udpListeners(): Promise<Set<string>> {
+  const out = new Set<string>();
+  const text = await readFile('/proc/net/udp', 'utf8').catch(() => '');
+  for (const line of text.split('\n').slice(1)) {
+    const local = line.trim().split(/\s+/)[1];
+    const [hexIp, hexPort] = local?.split(':') ?? [];
+    if (!hexIp || !hexPort || hexIp.length !== 8) continue;
+    // The kernel prints the address as a host-order (little-endian here) 32-bit number.
+    const bytes = [6, 4, 2, 0].map((at) => Number.parseInt(hexIp.slice(at, at + 2), 16));
+    out.add(`${bytes.join('.')}:${Number.parseInt(hexPort, 16)}`);
+  }
+  return out;
 }
 
 /** Whether pid is still our aardvark-dns (not a recycled pid of something else). */
@@ -643,9 +664,30 @@ export class NetworkManager implements ContainerNetworking {
         stdio: 'ignore',
         detached: true,
       });
-      child.once('error', () => resolve());
-      child.once('close', () => resolve());
+      // Should it ever stay in the foreground, it must not hold up the engine (nor keep node alive).
+      const timer = setTimeout(() => {
+        child.unref();
+        resolve();
+      }, 5000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      child.once('error', done);
+      child.once('close', done);
     });
+    // The daemon's parent may return before the listeners are bound; a query sent then would go unanswered.
+    const gateways = new Set<string>();
+    for (const file of configs) {
+      const first = (await readFile(join(dir, file), 'utf8').catch(() => '')).split('\n')[0] ?? '';
+      const ip = first.split(/[ ,]/)[0] ?? '';
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) gateways.add(ip);
+    }
+    for (let i = 0; i < 200; i++) {
+      const bound = await udpListeners();
+      if ([...gateways].every((ip) => bound.has(`${ip}:53`))) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   async #netavarkCall(
@@ -775,6 +817,7 @@ export class NetworkManager implements ContainerNetworking {
         const ip = this.#allocate(record, request.containerId, endpoint.ipv4Address);
         options.networks[netavarkName(record)] = {
           static_ips: [ip],
+          static_mac: macFor(ip),
           // Docker resolves a container by its name, its aliases and its short id on user-defined networks.
           aliases: record.dnsEnabled
             ? [...new Set([...endpoint.aliases, request.containerId.slice(0, 12)])]
@@ -885,6 +928,7 @@ export class NetworkManager implements ContainerNetworking {
         networks: {
           [netavarkName(record)]: {
             static_ips: [ip],
+            static_mac: macFor(ip),
             aliases: record.dnsEnabled ? [...new Set([...endpoint.aliases, containerId.slice(0, 12)])] : [],
             interface_name: `eth${index}`,
           },
@@ -982,7 +1026,14 @@ export class NetworkManager implements ContainerNetworking {
       container_id: id,
       container_name: `berth-${id}`,
       port_mappings: [],
-      networks: { [netavarkName(record)]: { static_ips: [ip], aliases: [], interface_name: 'eth0' } },
+      networks: {
+        [netavarkName(record)]: {
+          static_ips: [ip],
+          static_mac: macFor(ip),
+          aliases: [],
+          interface_name: 'eth0',
+        },
+      },
       network_info: { [netavarkName(record)]: this.#netavarkNetwork(record) },
     };
     const nsPath = this.#nsPath(id);
