@@ -23,6 +23,7 @@ const config = z
     BETTER_AUTH_SECRET: z.string().min(32).optional(),
     BERTH_PUBLIC_URL: z.string().url().optional(),
     BERTH_NO_AGENT: z.enum(['0', '1']).default('0'),
+    BERTH_LOCAL_AGENT: z.enum(['0', '1']).default('1'),
   })
   // An empty variable counts as unset (`DATABASE_URL= npm start` uses the embedded database).
   .parse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== '')));
@@ -126,23 +127,58 @@ async function shutdown(code: number): Promise<void> {
  * running across that restart. Later starts find it enrolled and link it straight away.
  */
 async function runLocalAgent(databaseUrl: string, controlPlane: string): Promise<void> {
-  const socket = join(home, 'docker.sock');
+  // The agent's usual socket when this is the machine's own stack; a private one for stacks in a BERTH_HOME.
+  const socket = process.env.BERTH_HOME ? join(home, 'docker.sock') : '/run/berth/docker.sock';
   const dataRoot = join(home, 'engine');
-  const start = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
-    launch('agent', join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/agent/src/main.ts'), ...extra], {
-      cwd: root,
-      env: { ...process.env, BERTH_DATA_ROOT: dataRoot, BERTH_DOCKER_SOCKET: socket, ...env },
+  // Supervised: if the agent dies it is back within a second or two (its containers keep running meanwhile).
+  let desired: { args: string[]; env: NodeJS.ProcessEnv } = { args: [], env: {} };
+  let current: ChildProcess | undefined;
+  let restarts = 0;
+  const spawnAgent = () => {
+    const child = spawn(
+      join(root, 'node_modules/.bin/tsx'),
+      [join(root, 'apps/agent/src/main.ts'), ...desired.args],
+      {
+        cwd: root,
+        env: { ...process.env, BERTH_DATA_ROOT: dataRoot, BERTH_DOCKER_SOCKET: socket, ...desired.env },
+        stdio: 'inherit',
+      },
+    );
+    children.push(child);
+    current = child;
+    const startedAt = Date.now();
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      if (replacing.has(child)) {
+        spawnAgent();
+        return;
+      }
+      restarts = Date.now() - startedAt > 60_000 ? 0 : restarts + 1;
+      const delay = Math.min(5000, 500 * 2 ** Math.min(restarts, 3));
+      say(`local agent stopped (${signal ?? `exit ${code}`}); restarting in ${delay} ms`);
+      setTimeout(() => {
+        if (!stopping) spawnAgent();
+      }, delay).unref();
     });
+  };
+  const relaunch = async (next: { args: string[]; env: NodeJS.ProcessEnv }) => {
+    desired = next;
+    const child = current;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return spawnAgent();
+    replacing.add(child);
+    if (child.pid) process.kill(child.pid, 'SIGTERM');
+  };
   say(`local agent: docker -H unix://${socket} ps`);
   // Only which control plane it is linked to; the identity's keys stay the agent's business.
   const identity = await readFile(join(dataRoot, 'agent', 'identity.json'), 'utf8')
     .then((text) => z.object({ controlPlane: z.string().optional() }).parse(JSON.parse(text)))
     .catch(() => ({ controlPlane: undefined }));
   if (identity.controlPlane === controlPlane) {
-    start(['--control-plane', controlPlane]);
+    desired = { args: ['--control-plane', controlPlane], env: {} };
+    spawnAgent();
     return;
   }
-  const standalone = start([]);
+  spawnAgent();
   const prisma = createDb(databaseUrl);
   try {
     let owner: { teamId: string; userId: string } | null = null;
@@ -160,14 +196,9 @@ async function runLocalAgent(databaseUrl: string, controlPlane: string): Promise
         expiresAt: new Date(Date.now() + 10 * 60 * 1000),
       },
     });
-    replacing.add(standalone);
-    if (standalone.exitCode === null && standalone.pid) {
-      const exited = new Promise((r) => standalone.once('exit', r));
-      process.kill(standalone.pid, 'SIGTERM');
-      await exited;
-    }
     // In the environment, not the arguments: any local user can read a process's arguments.
-    if (!stopping) start(['--control-plane', controlPlane], { BERTH_ENROLL_TOKEN: token });
+    if (!stopping)
+      await relaunch({ args: ['--control-plane', controlPlane], env: { BERTH_ENROLL_TOKEN: token } });
     say('local agent enrolled with the control plane');
   } finally {
     await prisma.$disconnect();
@@ -209,7 +240,8 @@ async function main(): Promise<void> {
       BERTH_PUBLIC_URL: publicUrl,
     },
   });
-  if (config.BERTH_NO_AGENT !== '1') void runLocalAgent(databaseUrl, `http://127.0.0.1:${config.PORT}`);
+  if (config.BERTH_NO_AGENT !== '1' && config.BERTH_LOCAL_AGENT !== '0')
+    void runLocalAgent(databaseUrl, `http://127.0.0.1:${config.PORT}`);
   say(`control plane: ${publicUrl} (the first visit creates the owner account)`);
 }
 

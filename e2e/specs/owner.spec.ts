@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { type Stack, startStack } from './stack';
@@ -49,6 +50,25 @@ test('the first visit creates the owner; sign out and in again; the local agent 
 
   // `npm start`'s local agent joins the owner's team by itself and shows up online.
   await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 60_000 });
+
+  // The local agent is supervised: killed outright, it is back (and online again) within seconds.
+  const agentPids = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return (
+          environ.includes(`BERTH_DATA_ROOT=${stack.home}/`) && cmdline.includes('apps/agent/src/main.ts')
+        );
+      } catch {
+        return false;
+      }
+    });
+  assert.ok(agentPids.length > 0, 'the local agent process was not found');
+  for (const pid of agentPids) process.kill(Number(pid), 'SIGKILL');
+  await page.waitForSelector('[data-testid=host-status]:has-text("offline")', { timeout: 30_000 });
+  await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 30_000 });
 
   // The owner exists now: /setup sends visitors to sign in.
   await page.click('text=Sign out');
