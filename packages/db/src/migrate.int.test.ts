@@ -21,11 +21,17 @@ describe('migrations on embedded PostgreSQL', () => {
 
   it('applies each migration once when two instances race, then Prisma reads and writes the schema', async () => {
     const [a, b] = await Promise.all([migrate(db.url), migrate(db.url)]);
-    expect([...a.applied, ...b.applied]).toEqual(['0001_init', '0002_agents', '0003_registry_credentials']);
+    expect([...a.applied, ...b.applied]).toEqual([
+      '0001_init',
+      '0002_agents',
+      '0003_registry_credentials',
+      '0004_ssh_install',
+    ]);
     expect([...a.alreadyApplied, ...b.alreadyApplied]).toEqual([
       '0001_init',
       '0002_agents',
       '0003_registry_credentials',
+      '0004_ssh_install',
     ]);
     const prisma = createDb(db.url);
     try {
