@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestAgent, type TestAgent } from './testing';
 
 describe('docker api: containers through the docker CLI', () => {
@@ -45,6 +45,90 @@ describe('docker api: containers through the docker CLI', () => {
     expect(inspect.code).toBe(1);
     expect(inspect.stderr).toContain('No such object: bt-rm');
     expect((await t.docker(['rm', 'bt-fg'])).code).toBe(0);
+  });
+
+  it('run -i feeds stdin to the container through conmon and closes it at end of input', async () => {
+    const r = await t.docker(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo done'], {
+      input: 'line one\nline two\n',
+    });
+    expect(r).toMatchObject({ code: 0, stdout: 'line one\nline two\ndone\n' });
+    // More than one attach packet, in order.
+    const big = `${'0123456789'.repeat(20_000)}\n`;
+    const count = await t.docker(['run', '-i', '--rm', 'busybox', 'md5sum'], { input: big });
+    const { createHash } = await import('node:crypto');
+    expect(count.stdout.split(' ')[0]).toBe(createHash('md5').update(big).digest('hex'));
+    // Without -i the container's stdin is empty, as with dockerd.
+    const closed = await t.docker(['run', '--rm', 'busybox', 'sh', '-c', 'cat; echo eof'], { input: 'x\n' });
+    expect(closed).toMatchObject({ code: 0, stdout: 'eof\n' });
+  });
+
+  it('attaches a TTY with stdin over the hijacked API connection (what `docker run -it` does), detaches with ctrl-p ctrl-q and attaches again', async () => {
+    const created = await t.raw(
+      'POST',
+      '/v1.41/containers/create?name=bt-tty',
+      JSON.stringify({
+        Image: 'busybox',
+        Cmd: ['sh'],
+        Tty: true,
+        OpenStdin: true,
+        StdinOnce: true,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+      }),
+      { 'content-type': 'application/json' },
+    );
+    expect(created.status).toBe(201);
+    const attachPath = '/v1.41/containers/bt-tty/attach?stream=1&stdin=1&stdout=1&stderr=1';
+    const first = await hijackedSession(t.socket, attachPath);
+    expect((await t.raw('POST', '/v1.41/containers/bt-tty/start')).status).toBe(204);
+    first.write('tty && echo "answer $((6 * 7))"\n');
+    await expect.poll(first.output, { timeout: 10_000 }).toMatch(/answer 42/);
+    expect(first.output()).toMatch(/\/dev\/pts\/\d+/);
+    first.write('\x10\x11');
+    await first.ended;
+    expect((await t.docker(['inspect', '--format', '{{.State.Running}}', 'bt-tty'])).stdout).toBe('true\n');
+    const second = await hijackedSession(t.socket, `${attachPath}&detachKeys=ctrl-x,z`);
+    second.write('echo "again $((5 * 5))"\n');
+    await expect.poll(second.output, { timeout: 10_000 }).toMatch(/again 25/);
+    second.write('exit 5\n');
+    await second.ended;
+    const waited = await t.raw('POST', '/v1.41/containers/bt-tty/wait');
+    expect(JSON.parse(waited.body)).toMatchObject({ StatusCode: 5 });
+    expect((await t.raw('POST', `${attachPath}&detachKeys=ctrl-1`)).status).toBe(400);
+    expect((await t.docker(['rm', 'bt-tty'])).code).toBe(0);
+  });
+
+  it('exec with a TTY runs under conmon: a terminal, its size from resize, stdin, the exit code', async () => {
+    expect((await t.docker(['run', '-d', '--name', 'bt-exec-tty', 'busybox', 'sleep', '300'])).code).toBe(0);
+    // The CLI refuses -i with -t when its own stdin is no terminal; -t alone is allowed.
+    const plain = await t.docker(['exec', '-t', 'bt-exec-tty', 'sh', '-c', 'tty; echo $TERM; exit 3']);
+    expect(plain.code).toBe(3);
+    expect(plain.stdout).toMatch(/^\/dev\/pts\/\d+\r\nxterm\r\n$/);
+    const created = await t.raw(
+      'POST',
+      '/v1.41/containers/bt-exec-tty/exec',
+      JSON.stringify({ Cmd: ['sh'], Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true }),
+      { 'content-type': 'application/json' },
+    );
+    const { Id: execId } = JSON.parse(created.body) as { Id: string };
+    const session = await hijackedSession(
+      t.socket,
+      `/v1.41/exec/${execId}/start`,
+      JSON.stringify({ Detach: false, Tty: true }),
+    );
+    await expect
+      .poll(async () => (await t.raw('POST', `/v1.41/exec/${execId}/resize?h=41&w=101`)).status)
+      .toBe(200);
+    session.write('stty size\n');
+    await expect.poll(session.output, { timeout: 10_000 }).toMatch(/41 101/);
+    session.write('exit 7\n');
+    await session.ended;
+    await expect
+      .poll(async () => JSON.parse((await t.raw('GET', `/v1.41/exec/${execId}/json`)).body).ExitCode)
+      .toBe(7);
+    expect((await t.raw('POST', `/v1.41/exec/${execId}/resize?h=x&w=1`)).status).toBe(400);
+    expect((await t.docker(['rm', '-f', 'bt-exec-tty'])).code).toBe(0);
   });
 
   it('run applies -e, --env-file, -w, -u, --entrypoint, -l, --memory, --cpus', async () => {
@@ -429,3 +513,28 @@ describe('docker api: containers through the docker CLI', () => {
     expect((await t.docker(['ps', '-aq', '--filter', 'status=exited'])).stdout).toBe('');
   });
 });
+
+/** A raw hijacked API connection (attach or exec start), as the docker CLI opens one. */
+async function hijackedSession(
+  socketPath: string,
+  path: string,
+  body = '',
+): Promise<{ write(text: string): void; output(): string; ended: Promise<void> }> {
+  const { createConnection } = await import('node:net');
+  const session = createConnection(socketPath);
+  let output = '';
+  const ended = new Promise<void>((resolve, reject) => {
+    session.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    session.on('end', () => resolve());
+    session.on('error', reject);
+  });
+  await new Promise<void>((resolve) => session.once('connect', () => resolve()));
+  session.write(
+    `POST ${path} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  await vi.waitFor(() => expect(output).toMatch(/101 UPGRADED/), { timeout: 5000 });
+  return { write: (text) => session.write(text), output: () => output, ended };
+}

@@ -24,8 +24,10 @@ export function containerBackend(containers: ContainerStore): ContainerBackend {
     logs: (id, options, signal) => containers.logs(id, options, signal),
     attach: async (id, options, signal) => {
       const info = containers.inspect(id);
+      const stdin = options.stdin ? containers.attachStdin(id) : null;
       return {
         tty: info.Config.Tty,
+        ...(stdin ? { stdin } : {}),
         output: containers.attachOutput(
           id,
           { stdout: options.stdout, stderr: options.stderr, logs: options.logs },

@@ -9,7 +9,9 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { z } from 'zod';
 import { EngineError } from '../errors';
+import { attachOutputStreams, attachStdinWriter, connectAttachSocket } from './attach';
 
 export interface RuntimeCreateOptions {
   id: string;
@@ -20,6 +22,8 @@ export interface RuntimeCreateOptions {
   persistDir: string;
   tty: boolean;
   stdin: boolean;
+  /** Close the container's stdin when the first attached client's input ends (`docker run -i`). */
+  stdinOnce?: boolean;
 }
 
 export interface RuntimeState {
@@ -148,6 +152,9 @@ export class OciRuntime {
     if (options.logSizeMax) args.push('--log-size-max', String(options.logSizeMax));
     if (options.tty) args.push('-t');
     if (options.stdin) args.push('-i');
+    // Like dockerd, the container's stdin is closed when an attached client's input ends only for StdinOnce
+    // without a TTY (`docker run -i`); a TTY's stdin outlives detaches (`docker run -it`, ctrl-p ctrl-q).
+    if (options.stdin && (!options.stdinOnce || options.tty)) args.push('--leave-stdin-open');
     const child = spawn(this.conmon, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
@@ -221,6 +228,116 @@ export class OciRuntime {
     };
   }
 
+  /**
+   * Runs a process in a running container under a conmon of its own, the way podman's exec does. Needed for
+   * a TTY: `runc exec --tty` hands the terminal's master over a console socket, which conmon holds, and the
+   * process's stdio then flows through conmon's attach socket in `dir`.
+   */
+  async execAttached(options: {
+    containerId: string;
+    execId: string;
+    dir: string;
+    processFile: string;
+    tty: boolean;
+    stdin: boolean;
+  }): Promise<ExecProcess> {
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    const args = [
+      '--api-version',
+      '1',
+      '-c',
+      options.containerId,
+      '-u',
+      options.execId,
+      '-r',
+      this.runc,
+      '-b',
+      options.dir,
+      '-p',
+      join(options.dir, 'pidfile'),
+      // conmon names its exit file after the container id: keep it out of the shared exit directory.
+      '--exit-dir',
+      options.dir,
+      '-l',
+      'none',
+      '--full-attach',
+      '--socket-dir-path',
+      this.socketDir,
+      '--runtime-arg',
+      '--root',
+      '--runtime-arg',
+      this.runcRoot,
+      '--log-level',
+      'error',
+      '--exec',
+      '--exec-attach',
+      '--exec-process-spec',
+      options.processFile,
+    ];
+    if (options.tty) args.push('-t');
+    if (options.stdin) args.push('-i');
+    // As for containers: a TTY's input outlives a detach (ctrl-p ctrl-q) and the process keeps running.
+    if (options.stdin && options.tty) args.push('--leave-stdin-open');
+    const child = spawn(this.conmon, args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
+      cwd: options.dir,
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const spawned = new Promise<never>((_, reject) =>
+      child.once('error', (error) =>
+        reject(new EngineError('unavailable', `conmon could not be started: ${error.message}`)),
+      ),
+    );
+    const sync = syncMessages(child.stdio[3] as Readable);
+    const startPipe = child.stdio[4] as Writable;
+    const attachPipe = syncMessages((child.stdio as unknown as Readable[])[5] as Readable);
+    const closePipes = () => {
+      for (const fd of [3, 4, 5]) (child.stdio as unknown as Array<Readable | null>)[fd]?.destroy();
+      child.unref();
+    };
+    try {
+      // First write: conmon waits for it before forking (podman moves it into a cgroup meanwhile).
+      startPipe.write('0');
+      const attached = await Promise.race([attachPipe.next(), spawned]);
+      if (attached.done) throw new EngineError('failed', `exec: conmon ended early: ${stderr.trim()}`);
+      const socket = await connectAttachSocket(options.dir);
+      const { stdout, stderr: errStream } = attachOutputStreams(socket);
+      // Second write: the exec starts only now, so none of its output is missed.
+      startPipe.write('0');
+      const started = await sync.next();
+      if (started.done || started.value.data < 0) {
+        socket.destroy();
+        const detail = started.done ? stderr.trim() : (started.value.message ?? 'failed');
+        throw new EngineError('failed', `runc exec: ${runcMessage(detail)}`);
+      }
+      const exit = sync.next().then(
+        (message) => {
+          closePipes();
+          return message.done ? 1 : message.value.data;
+        },
+        () => {
+          closePipes();
+          return 1;
+        },
+      );
+      return {
+        stdin: options.stdin ? attachStdinWriter(Promise.resolve(socket)) : null,
+        stdout,
+        stderr: errStream,
+        pid: started.value.data,
+        exit,
+      };
+    } catch (error) {
+      closePipes();
+      throw error;
+    }
+  }
+
   /** Exit code conmon recorded for the container, if it exited. */
   async exitCode(id: string, persistDir: string): Promise<{ code: number; oom: boolean } | undefined> {
     let text: string;
@@ -256,6 +373,27 @@ const signalNumbers: Record<string, number> = {
 function signalNumber(signal: string): number {
   return signalNumbers[signal] ?? 0;
 }
+
+/** conmon's sync messages: one JSON object per line, `{"data": n}` or `{"data": n, "message": "..."}`. */
+async function* syncMessages(pipe: Readable): AsyncGenerator<{ data: number; message?: string }> {
+  let buffered = '';
+  for await (const chunk of pipe) {
+    buffered += (chunk as Buffer).toString();
+    let end = buffered.indexOf('\n');
+    while (end !== -1) {
+      const line = buffered.slice(0, end).trim();
+      buffered = buffered.slice(end + 1);
+      if (line) {
+        const parsed = syncMessageSchema.safeParse(JSON.parse(line));
+        if (!parsed.success) throw new EngineError('internal', `unreadable conmon sync message: ${line}`);
+        yield parsed.data;
+      }
+      end = buffered.indexOf('\n');
+    }
+  }
+}
+
+const syncMessageSchema = z.object({ data: z.number().int(), message: z.string().optional() });
 
 function readSyncPipe(child: ChildProcess, id: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -4,8 +4,8 @@
  * running container is owned by conmon + runc, so this class can go away and come back.
  */
 import { randomBytes } from 'node:crypto';
-import { type FSWatcher, fstatSync, watch } from 'node:fs';
-import { cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, type FSWatcher, fstatSync, watch } from 'node:fs';
+import { cp, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -19,6 +19,7 @@ import type { NetworkManager } from '../networks/manager';
 import type { NetworkSetupResult, PortBinding } from '../networks/types';
 import { labelMatches, type VolumeStore } from '../volumes/store';
 import { type PathStat, resolveInRoot, statInRoot, tarPath } from './archive';
+import { attachStdinWriter, connectAttachSocket } from './attach';
 import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
 import { type LogEntry, type LogReadOptions, openIfExists, readLogs } from './logs';
 import { MountSpecError, planMounts } from './mounts';
@@ -74,6 +75,7 @@ export interface ExecConfig {
   AttachStdout?: boolean;
   AttachStderr?: boolean;
   Privileged?: boolean;
+  DetachKeys?: string;
 }
 
 const execConfigSchema = z.looseObject({
@@ -86,6 +88,7 @@ const execConfigSchema = z.looseObject({
   AttachStdout: z.boolean().optional(),
   AttachStderr: z.boolean().optional(),
   Privileged: z.boolean().optional(),
+  DetachKeys: z.string().optional(),
 });
 
 interface ExecInstance {
@@ -171,6 +174,8 @@ export class ContainerStore implements AsyncDisposable {
   readonly #lock = new KeyedLock();
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #execs = new Map<string, ExecInstance>();
+  /** Stdin attachments made before their container's conmon existed, settled at its next start. */
+  readonly #stdinWaiters = new Map<string, Array<{ resolve: () => void; reject: (e: Error) => void }>>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
   readonly #stopping = new Set<string>();
   /** Log followers to wake when a container's state changes (exit, removal). */
@@ -613,7 +618,11 @@ export class ContainerStore implements AsyncDisposable {
         persistDir: layout.dir,
         tty: record.config.Tty,
         stdin: record.config.OpenStdin,
+        stdinOnce: record.config.StdinOnce,
       });
+      // conmon's attach socket exists now; input attached before start reaches the process from its start.
+      for (const waiter of this.#stdinWaiters.get(record.id) ?? []) waiter.resolve();
+      this.#stdinWaiters.delete(record.id);
       await this.#runtime.start(record.id);
       record.state = {
         ...record.state,
@@ -1079,6 +1088,9 @@ export class ContainerStore implements AsyncDisposable {
     await Promise.all([this.#runtime.delete(record.id).catch(() => {}), unmountRootfs(layout)]);
     this.#records.delete(record.id);
     for (const [id, exec] of this.#execs) if (exec.containerId === record.id) this.#execs.delete(id);
+    for (const waiter of this.#stdinWaiters.get(record.id) ?? [])
+      waiter.reject(new EngineError('not_found', `container ${record.id} was removed`));
+    this.#stdinWaiters.delete(record.id);
     await rm(layout.dir, { recursive: true, force: true });
     await rm(join(this.#runtime.exitDir, record.id), { force: true });
     if (options.volumes)
@@ -1375,6 +1387,28 @@ export class ContainerStore implements AsyncDisposable {
     );
   }
 
+  /**
+   * The container's stdin for an attach session (`docker run -i`, `docker attach`, `start -ai`), through
+   * conmon. Null when the container was not created with OpenStdin. Made before start, it connects when the
+   * container starts.
+   */
+  attachStdin(idOrName: string): Writable | null {
+    const record = this.#find(idOrName);
+    if (!record.config.OpenStdin) return null;
+    const bundle = this.#layout(record.id).dir;
+    const running = record.state.Running || record.state.Paused;
+    const ready = running
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          const waiters = this.#stdinWaiters.get(record.id) ?? [];
+          waiters.push({ resolve, reject });
+          this.#stdinWaiters.set(record.id, waiters);
+        });
+    const socket = ready.then(() => connectAttachSocket(bundle));
+    socket.catch(() => {});
+    return attachStdinWriter(socket);
+  }
+
   async top(idOrName: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
     const record = this.#find(idOrName);
     if (!record.state.Running) throw new EngineError('conflict', `Container ${record.id} is not running`);
@@ -1399,18 +1433,15 @@ export class ContainerStore implements AsyncDisposable {
   async resize(idOrName: string, height: number, width: number): Promise<void> {
     const record = this.#find(idOrName);
     if (!record.state.Running || !record.config.Tty) return;
-    const { open } = await import('node:fs/promises');
-    const { constants } = await import('node:fs');
-    const handle = await open(
-      join(this.#layout(record.id).dir, 'ctl'),
-      constants.O_WRONLY | constants.O_NONBLOCK,
-    ).catch(() => undefined);
-    if (!handle) return;
-    try {
-      await handle.write(`1 ${height} ${width}\n`);
-    } finally {
-      await handle.close();
-    }
+    await writeTerminalSize(join(this.#layout(record.id).dir, 'ctl'), height, width);
+  }
+
+  /** The TTY size of an exec session (`docker exec -t` sends it on start and on every window change). */
+  async execResize(execId: string, height: number, width: number): Promise<void> {
+    const exec = this.#execs.get(execId);
+    if (!exec) throw new EngineError('not_found', `No such exec instance: ${execId}`);
+    if (!exec.running || !exec.config.Tty) return;
+    await writeTerminalSize(join(this.#execDir(exec.containerId, execId), 'ctl'), height, width);
   }
 
   // ---- network attachments ----
@@ -1569,6 +1600,7 @@ export class ContainerStore implements AsyncDisposable {
       OpenStdout: exec.config.AttachStdout ?? true,
       OpenStderr: exec.config.AttachStderr ?? true,
       CanRemove: false,
+      DetachKeys: exec.config.DetachKeys ?? '',
       ProcessConfig: {
         tty: exec.config.Tty ?? false,
         entrypoint: exec.config.Cmd[0],
@@ -1601,8 +1633,10 @@ export class ContainerStore implements AsyncDisposable {
       record.hostConfig.CapDrop ?? [],
       exec.config.Privileged || (record.hostConfig.Privileged ?? false),
     );
+    const tty = exec.config.Tty ?? false;
+    if (tty && !env.has('TERM')) env.set('TERM', 'xterm');
     const processSpec = {
-      terminal: false,
+      terminal: tty,
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       args: exec.config.Cmd,
       env: [...env].map(([k, v]) => `${k}=${v}`),
@@ -1612,7 +1646,18 @@ export class ContainerStore implements AsyncDisposable {
     };
     const file = join(layout.dir, `exec-${execId}.json`);
     await writeFile(file, JSON.stringify(processSpec));
-    const child = this.#runtime.exec(record.id, file, { stdin: exec.config.AttachStdin ?? false });
+    const stdin = exec.config.AttachStdin ?? false;
+    // A TTY needs conmon to hold the terminal; plain pipes are cheaper through runc alone.
+    const child = tty
+      ? await this.#runtime.execAttached({
+          containerId: record.id,
+          execId,
+          dir: this.#execDir(record.id, execId),
+          processFile: file,
+          tty,
+          stdin,
+        })
+      : this.#runtime.exec(record.id, file, { stdin });
     exec.running = true;
     exec.pid = child.pid ?? 0;
     this.#emit(record, `exec_start: ${exec.config.Cmd.join(' ')}`, { execID: execId });
@@ -1620,11 +1665,16 @@ export class ContainerStore implements AsyncDisposable {
       exec.running = false;
       exec.exitCode = code;
       await rm(file, { force: true });
+      if (tty) await rm(this.#execDir(record.id, execId), { recursive: true, force: true });
       if (this.#records.has(record.id))
         this.#emit(record, 'exec_die', { execID: execId, exitCode: String(code) });
       return code;
     });
     return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit };
+  }
+
+  #execDir(containerId: string, execId: string): string {
+    return join(this.#layout(containerId).dir, `exec-${execId.slice(0, 12)}`);
   }
 
   /** Containers using an image or volume; for `system df`. */
@@ -1757,4 +1807,15 @@ function parseUntil(value: string): number {
   const parsed = Date.parse(value);
   if (Number.isNaN(parsed)) throw new EngineError('invalid_argument', `invalid until filter: ${value}`);
   return parsed;
+}
+
+/** conmon's control FIFO takes `1 <rows> <cols>`; a FIFO without its reader (process gone) is not an error. */
+async function writeTerminalSize(ctlPath: string, height: number, width: number): Promise<void> {
+  const handle = await open(ctlPath, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.write(`1 ${height} ${width}\n`);
+  } finally {
+    await handle.close();
+  }
 }

@@ -15,6 +15,7 @@ import {
   sendStatus,
   startJsonStream,
 } from '../context';
+import { defaultDetachKeys, detachKeysFilter, parseDetachKeys } from '../detach-keys';
 import { ApiError } from '../errors';
 import type { Router } from '../router';
 import { encodeOutput, type OutputChunk, parseLogsQuery } from '../stdio';
@@ -163,6 +164,7 @@ function logs(deps: ContainerDeps): Handler {
 function attach(deps: ContainerDeps): Handler {
   return async (ctx) => {
     const q = ctx.query;
+    const detachKeys = parseDetachKeys(q.get('detachKeys') || defaultDetachKeys);
     const session = await deps.containers.attach(
       id(ctx),
       {
@@ -175,14 +177,23 @@ function attach(deps: ContainerDeps): Handler {
       ctx.signal,
     );
     const socket = hijack(ctx, 'application/vnd.docker.raw-stream');
+    let detached = false;
     if (session.stdin) {
       const stdin = session.stdin;
       stdin.on('error', () => {});
-      socket.pipe(stdin);
+      const filter = detachKeysFilter(detachKeys, () => {
+        detached = true;
+        filter.unpipe(stdin);
+        stdin.destroy();
+        socket.end(() => socket.destroy());
+      });
+      socket.pipe(filter).pipe(stdin);
+      // A client gone without half-closing its input must not keep conmon's attach socket open.
+      socket.once('close', () => stdin.destroy());
     } else socket.resume();
     try {
       for await (const chunk of session.output as AsyncIterable<OutputChunk>) {
-        if (ctx.signal.aborted) break;
+        if (ctx.signal.aborted || detached) break;
         if (!socket.write(encodeOutput(chunk, { tty: session.tty })))
           await new Promise((resolve) => {
             socket.once('drain', resolve);
