@@ -548,11 +548,18 @@ export class ContainerStore implements AsyncDisposable {
     }
     const layout = this.#layout(record.id);
     let network: NetworkSetupResult | undefined;
+    let networkSetup: Promise<NetworkSetupResult> | undefined;
+    let namespace: Promise<string> | undefined;
     try {
       await this.#runtime.delete(record.id);
       await rm(join(this.#runtime.exitDir, record.id), { force: true });
       await rm(join(layout.dir, 'exit'), { force: true });
       await rm(join(layout.dir, 'oom'), { force: true });
+      const mode = record.hostConfig.NetworkMode ?? 'bridge';
+      if (mode !== 'host' && mode !== 'none' && this.#networking) {
+        namespace = this.#networking.createNamespace(record.id);
+        namespace.catch(() => {});
+      }
       const imageDirs = this.#images.snapshotDirs(record.imageId);
       await mountRootfs(layout, imageDirs);
       let user: Awaited<ReturnType<typeof resolveUserInRootfs>>;
@@ -562,11 +569,13 @@ export class ContainerStore implements AsyncDisposable {
         throw new EngineError('failed', (error as Error).message);
       }
       for (const mount of record.mounts) await this.#prepareVolume(mount, layout.merged);
-      const mode = record.hostConfig.NetworkMode ?? 'bridge';
       let networkSpec: Parameters<typeof buildSpec>[0]['network'] = { mode: 'private' };
       if (mode === 'host') networkSpec = { mode: 'host' };
-      else if (mode !== 'none' && this.#networking) {
-        network = await this.#networking.setup({
+      else if (namespace && this.#networking) {
+        // netavark (a few dozen iptables calls) runs while conmon and runc create the container: runc needs
+        // only the namespace to exist, and the network is complete before the process is started.
+        const netnsPath = await namespace;
+        networkSetup = this.#networking.setup({
           containerId: record.id,
           containerName: record.name,
           hostname: record.config.Hostname,
@@ -577,9 +586,11 @@ export class ContainerStore implements AsyncDisposable {
           })),
           portBindings: this.#portBindings(record),
         });
-        networkSpec = { mode: 'path', path: network.netnsPath };
+        networkSetup.catch(() => {});
+        networkSpec = { mode: 'path', path: netnsPath };
       }
-      await this.#writeEtcFiles(record, network);
+      // Written again once the network is known; the bind mounts need the files from create on.
+      await this.#writeEtcFiles(record, undefined);
       const hostConfig = record.hostConfig;
       const privileged = hostConfig.Privileged ?? false;
       const env = [...record.config.Env];
@@ -620,6 +631,10 @@ export class ContainerStore implements AsyncDisposable {
         stdin: record.config.OpenStdin,
         stdinOnce: record.config.StdinOnce,
       });
+      if (networkSetup) {
+        network = await networkSetup;
+        await this.#writeEtcFiles(record, network);
+      }
       // conmon's attach socket exists now; input attached before start reaches the process from its start.
       for (const waiter of this.#stdinWaiters.get(record.id) ?? []) waiter.resolve();
       this.#stdinWaiters.delete(record.id);
@@ -644,7 +659,10 @@ export class ContainerStore implements AsyncDisposable {
       this.#emit(record, 'start');
     } catch (error) {
       await this.#runtime.delete(record.id).catch(() => {});
-      if (network) await this.#networking?.teardown(record.id).catch(() => {});
+      if (namespace) {
+        await Promise.allSettled([namespace, networkSetup]);
+        await this.#networking?.teardown(record.id).catch(() => {});
+      }
       await unmountRootfs(layout).catch(() => {});
       const message = (error as Error).message;
       record.state = {
@@ -819,13 +837,14 @@ export class ContainerStore implements AsyncDisposable {
   async #handleExit(record: ContainerRecord, exit: { code: number; oom: boolean }): Promise<void> {
     if (!record.state.Running && !record.state.Restarting) return;
     // runc's state is removed by conmon's exit command; start and remove delete whatever is left.
-    if (
-      this.#networking &&
-      record.hostConfig.NetworkMode !== 'host' &&
-      record.hostConfig.NetworkMode !== 'none'
-    )
-      await this.#networking.teardown(record.id).catch(() => {});
-    await unmountRootfs(this.#layout(record.id)).catch(() => {});
+    const networking =
+      this.#networking && record.hostConfig.NetworkMode !== 'host' && record.hostConfig.NetworkMode !== 'none'
+        ? this.#networking
+        : undefined;
+    await Promise.all([
+      networking?.teardown(record.id).catch(() => {}),
+      unmountRootfs(this.#layout(record.id)).catch(() => {}),
+    ]);
     const finishedAt = new Date().toISOString();
     const ranMs = Date.now() - Date.parse(record.state.StartedAt);
     record.state = {

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EngineError } from '../errors';
 import { type EngineEvent, EventBus } from '../events';
 import { testNetworkOptions } from '../testing/network';
@@ -481,6 +481,20 @@ describe('NetworkManager without the container runtime', () => {
     ]);
     // A second teardown (the runtime's exit handler racing a remove) is harmless.
     await manager.teardown(c.id);
+  });
+
+  it('on the default bridge without ports, teardown leaves no veth behind without calling netavark', async () => {
+    const c = await setup({ endpoints: [{ network: 'bridge', aliases: [] }] });
+    const bridge = (await manager.inspect('bridge')).Options['com.docker.network.bridge.name'] as string;
+    const before = linkNames(['master', bridge]);
+    await manager.teardown(c.id);
+    containers.delete(c.id);
+    expect(existsSync(c.netnsPath)).toBe(false);
+    // The kernel deletes the host end of the pair with the namespace, a moment later.
+    await vi.waitFor(() => expect(linkNames(['master', bridge]).length).toBe(before.length - 1), {
+      timeout: 5000,
+    });
+    expect(Object.keys((await manager.inspect('bridge')).Containers)).toEqual([]);
   });
 
   it('sweeps what a crashed engine left, keeping live containers', async () => {

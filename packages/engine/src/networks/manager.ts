@@ -789,6 +789,23 @@ export class NetworkManager implements ContainerNetworking {
     return ip;
   }
 
+  /** netavark's names of the networks whose keeper holds their bridge and firewall rules. */
+  #keptNetworks(): Set<string> {
+    return new Set(
+      [...this.#records.values()].filter((r) => r.keeper !== undefined).map((r) => netavarkName(r)),
+    );
+  }
+
+  /**
+   * Makes the container's network namespace, so a runtime can be pointed at it while `setup` is still
+   * wiring it. Returns its path; `setup` reuses it and `teardown` removes it.
+   */
+  async createNamespace(containerId: string): Promise<string> {
+    const nsPath = this.#nsPath(containerId);
+    await this.#createNamespace(nsPath);
+    return nsPath;
+  }
+
   setup(request: NetworkSetupRequest): Promise<NetworkSetupResult> {
     return this.#serial(async () => {
       const nsPath = this.#nsPath(request.containerId);
@@ -889,7 +906,8 @@ export class NetworkManager implements ContainerNetworking {
       try {
         options = await readOptions(this.#optionsPath(containerId));
       } catch {}
-      if (options && existsSync(nsPath)) await this.#netavark('teardown', nsPath, options).catch(() => {});
+      if (options && existsSync(nsPath) && needsNetavarkTeardown(options, this.#keptNetworks()))
+        await this.#netavark('teardown', nsPath, options).catch(() => {});
       await rm(this.#optionsPath(containerId), { force: true });
       await this.#removeNamespace(nsPath);
       for (const record of this.#records.values()) {
@@ -1088,4 +1106,18 @@ export class NetworkManager implements ContainerNetworking {
       await this.teardown(id);
     }
   }
+}
+
+/**
+ * Whether tearing a container down needs netavark. Its firewall rules are per network (kept while the
+ * network's keeper holds it) except port forwards, and its DNS entries exist only on DNS networks; without
+ * either, all it made for the container is the veth pair, which the kernel deletes with the namespace. That
+ * saves a few dozen iptables checks on every container exit.
+ */
+export function needsNetavarkTeardown(options: NetavarkOptions, keptNetworks: Set<string>): boolean {
+  return (
+    options.port_mappings.length > 0 ||
+    Object.keys(options.networks).some((name) => !keptNetworks.has(name)) ||
+    Object.values(options.network_info).some((network) => network.dns_enabled)
+  );
 }
