@@ -17,6 +17,8 @@ export const testPackages = [
   'skopeo',
   'docker.io',
   'openssh-server',
+  // The SSH installer's test logs in as a user without root who becomes root through sudo.
+  'sudo',
   'chromium',
   // setfacl: lets the embedded PostgreSQL's user through a directory it cannot enter (a checkout under /root).
   'acl',
