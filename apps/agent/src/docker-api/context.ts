@@ -23,7 +23,7 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
   /** Present when the client sent `Upgrade: tcp` and the connection can be hijacked. */
-  readonly upgrade: { socket: Duplex; head: Buffer; hijacked?: boolean } | undefined;
+  readonly upgrade: UpgradedConnection | undefined;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;
@@ -57,10 +57,25 @@ export function sendStatus(ctx: RequestContext, status: number): void {
  * On an upgraded connection the body arrives on the raw socket after the headers (Node hands us what came
  * with them as `head`). Reads exactly Content-Length bytes and leaves the rest (stdin) in `head`.
  */
-async function readUpgradeBody(
-  upgrade: NonNullable<RequestContext['upgrade']>,
-  length: number,
-): Promise<Buffer> {
+export interface UpgradedConnection {
+  socket: Duplex;
+  /** Bytes that came after the request's headers and body: the first stdin bytes. */
+  head: Buffer;
+  /** The request's declared body, read off the connection before the handler runs. */
+  body?: Buffer;
+  hijacked?: boolean;
+}
+
+/**
+ * Takes an upgraded request's declared body (Content-Length bytes) off the connection, so that what remains
+ * is stdin. Clients such as dockerode send their options as a JSON body even on attach; dockerd drops it
+ * with the rest of Go's buffered reader when it hijacks, and it must never reach a container's stdin.
+ */
+export async function takeUpgradeBody(upgrade: UpgradedConnection, contentLength: string | undefined) {
+  upgrade.body = await readUpgradeBody(upgrade, Number(contentLength ?? 0));
+}
+
+async function readUpgradeBody(upgrade: UpgradedConnection, length: number): Promise<Buffer> {
   if (!Number.isInteger(length) || length <= 0) return Buffer.alloc(0);
   if (length > maxJsonBody) throw new ApiError(413, 'request body too large');
   let buffered = upgrade.head;
@@ -98,7 +113,9 @@ export async function readJson<S extends z.ZodType>(ctx: RequestContext, schema:
     throw new ApiError(400, `unsupported Content-Type header (${type}): must be 'application/json'`);
   let text: string;
   if (ctx.upgrade)
-    text = (await readUpgradeBody(ctx.upgrade, Number(ctx.req.headers['content-length'] ?? 0)))
+    text = (
+      ctx.upgrade.body ?? (await readUpgradeBody(ctx.upgrade, Number(ctx.req.headers['content-length'] ?? 0)))
+    )
       .toString('utf8')
       .trim();
   else {

@@ -9,7 +9,14 @@ import { createConnection, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { commonHeaders, type Handler, type RequestContext, sendJson } from './context';
+import {
+  commonHeaders,
+  type Handler,
+  type RequestContext,
+  sendJson,
+  takeUpgradeBody,
+  type UpgradedConnection,
+} from './context';
 import { ApiError, mapError } from './errors';
 import { parseVersionedPath, Router } from './router';
 import { type ApiDeps, registerRoutes } from './routes';
@@ -102,7 +109,7 @@ export class DockerApiServer implements AsyncDisposable {
   async #dispatch(
     req: IncomingMessage,
     res: ServerResponse,
-    upgrade: { socket: Duplex; head: Buffer; hijacked?: boolean } | undefined,
+    upgrade: UpgradedConnection | undefined,
   ): Promise<void> {
     this.#active++;
     const started = performance.now();
@@ -132,6 +139,7 @@ export class DockerApiServer implements AsyncDisposable {
         log,
         upgrade,
       };
+      if (upgrade) await takeUpgradeBody(upgrade, req.headers['content-length']);
       if (!match) {
         // dockerd answers unknown paths without its usual headers.
         const text = '{"message":"page not found"}\n';
