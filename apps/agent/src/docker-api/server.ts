@@ -3,6 +3,8 @@
  * Upgraded requests (`Upgrade: tcp`, for attach and exec) come through the server's 'upgrade' event and go
  * through the same routes, with the raw socket in `ctx.upgrade`.
  */
+
+import { setMaxListeners } from 'node:events';
 import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
@@ -43,6 +45,8 @@ export class DockerApiServer implements AsyncDisposable {
   private constructor(options: DockerApiServerOptions) {
     this.socketPath = options.socketPath;
     this.#log = options.log;
+    // Every request in flight listens for shutdown; hundreds at once are normal, not a leak.
+    setMaxListeners(0, this.#shutdown.signal);
     this.#router = registerRoutes(new Router<Handler>(), options.deps);
     this.#server = createServer({ keepAlive: true }, (req, res) => {
       void this.#dispatch(req, res, undefined);
