@@ -1,0 +1,313 @@
+/**
+ * The SSH installer against a real OpenSSH server in a `bt-` network namespace (see sshd.fixture.ts), a real
+ * PostgreSQL and the real enrolment route and agent gateway on an HTTP server the agent reaches over the veth.
+ * The agent is installed onto this very machine (what sshd runs, runs here) under a temp prefix with its own
+ * data root and Docker socket. This machine has no systemd (PID 1 is not systemd), so the installs take the
+ * documented fallback: the agent runs detached under nohup/setsid with a pid file.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type EmbeddedDatabase, migrate, startEmbeddedPostgres } from '@berth/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { type SshdFixture, startSshd } from './sshd.fixture';
+
+const run = promisify(execFile);
+const repo = new URL('../../../../../', import.meta.url).pathname;
+
+let root: string;
+let database: EmbeddedDatabase;
+let sshd: SshdFixture;
+let server: Server;
+let agents: WebSocketServer;
+let marker: string;
+let teamId: string;
+const userId = 'bt-ssh-admin';
+let m: {
+  service: typeof import('./service');
+  db: typeof import('../db');
+  gateway: typeof import('../agents/gateway');
+};
+
+function layout(name: string) {
+  return {
+    prefix: join(root, name, 'opt'),
+    dataRoot: join(root, name, 'data'),
+    dockerSocket: join(root, name, 'docker.sock'),
+    unitName: `bt-agent-${name}`,
+  };
+}
+
+async function pidAlive(pidFile: string): Promise<number | null> {
+  try {
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    return existsSync(`/proc/${pid}`) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function killAgent(prefix: string): Promise<void> {
+  const pid = await pidAlive(join(prefix, 'agent.pid'));
+  if (!pid) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 40 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 250));
+}
+
+async function install(input: Record<string, unknown>) {
+  const started = await m.service.startInstall(teamId, userId, {
+    teamId,
+    host: sshd.address,
+    port: sshd.port,
+    fingerprint: sshd.fingerprint,
+    allowPackages: false,
+    username: 'root',
+    ...input,
+  } as never);
+  await started.done;
+  return m.service.getRun(teamId, started.id);
+}
+
+describe('agent install over SSH', () => {
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'bt-ssh-install-'));
+    marker = join(root, 'pwned');
+    sshd = await startSshd(join(root, 'sshd'));
+    await run('node', [join(repo, 'apps/agent/bundle/build.mjs')]);
+    database = await startEmbeddedPostgres({ root: join(root, 'pg') });
+    await migrate(database.url);
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, sshd.hostAddress, resolve));
+    const port = (server.address() as AddressInfo).port;
+    process.env.DATABASE_URL = database.url;
+    process.env.BETTER_AUTH_SECRET = randomBytes(32).toString('base64url');
+    // A hostile query string: the URL reaches the host's shell (the environment file is sourced there).
+    process.env.BERTH_PUBLIC_URL = `http://${sshd.hostAddress}:${port}/?bt='$(touch ${marker})'`;
+    process.env.BERTH_AGENT_BUNDLE_DIR = join(repo, 'apps/agent/dist');
+    m = {
+      service: await import('./service'),
+      db: await import('../db'),
+      gateway: await import('../agents/gateway'),
+    };
+    const { POST } = await import('../../app/api/agent/enroll/route');
+    const gateway = m.gateway.gateway();
+    agents = new WebSocketServer({ noServer: true });
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        if (req.method !== 'POST' || !req.url?.startsWith('/api/agent/enroll')) {
+          res.writeHead(404).end();
+          return;
+        }
+        const response = await POST(
+          new Request(`http://cp${req.url}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.concat(chunks),
+          }),
+        );
+        res.writeHead(response.status, { 'content-type': 'application/json' }).end(await response.text());
+      });
+    });
+    server.on('upgrade', (req, socket, head) => {
+      agents.handleUpgrade(req, socket, head, (ws) => gateway.handle(ws, req.socket.remoteAddress ?? null));
+    });
+    const db = m.db.db();
+    teamId = (await db.team.create({ data: { name: 'bt-ssh-team' } })).id;
+    await db.user.create({ data: { id: userId, name: 'Admin', email: 'admin@example.test' } });
+    await db.membership.create({ data: { teamId, userId, role: 'admin' } });
+  });
+
+  afterAll(async () => {
+    for (const name of ['root', 'sudo', 'bad'])
+      if (root) await killAgent(layout(name).prefix).catch(() => undefined);
+    for (const ws of agents?.clients ?? []) ws.terminate();
+    agents?.close();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await m?.db.db().$disconnect();
+    await database?.stop();
+    await sshd?.close();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('shows the host key as ssh-keygen prints it, before any login', async () => {
+    const probe = await m.service.probe(teamId, sshd.address, sshd.port);
+    expect(probe.fingerprint).toBe(sshd.fingerprint);
+    expect(probe.keyType).toBe('ssh-ed25519');
+    expect(probe.pinned).toBeNull();
+    expect(sshd.log()).not.toMatch(/Accepted|Failed (password|publickey)/);
+  });
+
+  it('installs as root with a key, comes online, pins the key; a re-run keeps the host; uninstall keeps data', async () => {
+    const where = layout('root');
+    const first = await install({ privateKey: sshd.rootKey, layout: where });
+    expect(first.steps.filter((s) => s.status === 'failed')).toEqual([]);
+    expect(first.status).toBe('succeeded');
+    expect(first.steps.map((s) => [s.id, s.status])).toEqual([
+      ['connect', 'ok'],
+      ['upload', 'ok'],
+      ['prerequisites', 'ok'],
+      ['packages', 'skipped'],
+      ['configure', 'ok'],
+      ['enrol', 'ok'],
+      ['start', 'ok'],
+      ['heartbeat', 'ok'],
+    ]);
+    expect(first.steps.find((s) => s.id === 'start')?.output).toContain(
+      'systemd is not running on this host',
+    );
+    const db = m.db.db();
+    const host = await db.host.findUniqueOrThrow({ where: { id: first.hostId as string } });
+    expect(host).toMatchObject({ teamId, online: true });
+    expect(await pidAlive(join(where.prefix, 'agent.pid'))).not.toBeNull();
+    // The spent token is gone from the host; the hostile URL arrived as data.
+    const envFile = await readFile(join(where.prefix, 'agent.env'), 'utf8');
+    expect(envFile).not.toContain('BERTH_ENROLL_TOKEN');
+    expect(envFile).toContain('$(touch');
+    expect(existsSync(marker)).toBe(false);
+    expect((await m.service.probe(teamId, sshd.address, sshd.port)).pinned).toEqual({
+      fingerprint: sshd.fingerprint,
+      matches: true,
+    });
+    // Nothing left in /tmp from the staging.
+    expect((await run('sh', ['-c', 'ls -d /tmp/berth-install.* 2>/dev/null || true'])).stdout.trim()).toBe(
+      '',
+    );
+
+    const again = await install({ privateKey: sshd.rootKey, layout: where });
+    expect(again.status).toBe('succeeded');
+    expect(again.hostId).toBe(first.hostId);
+    expect(again.steps.find((s) => s.id === 'enrol')).toMatchObject({ status: 'skipped' });
+    expect(await db.host.count({ where: { teamId } })).toBe(1);
+
+    const removed = await m.service.startUninstall(teamId, userId, {
+      teamId,
+      host: sshd.address,
+      port: sshd.port,
+      username: 'root',
+      privateKey: sshd.rootKey,
+      fingerprint: sshd.fingerprint,
+      removeContainers: false,
+      layout: where,
+    });
+    await removed.done;
+    const uninstall = await m.service.getRun(teamId, removed.id);
+    expect(uninstall.status).toBe('succeeded');
+    expect(uninstall.steps.map((s) => [s.id, s.status])).toEqual([
+      ['connect', 'ok'],
+      ['containers', 'skipped'],
+      ['stop', 'ok'],
+      ['remove', 'ok'],
+    ]);
+    expect(await pidAlive(join(where.prefix, 'agent.pid'))).toBeNull();
+    expect(existsSync(join(where.prefix, 'agent.env'))).toBe(false);
+    expect(existsSync(join(where.prefix, 'berth-agent.mjs'))).toBe(false);
+    expect(existsSync(join(where.dataRoot, 'agent', 'identity.json'))).toBe(true);
+    for (let i = 0; i < 40 && (await db.host.count({ where: { id: host.id, online: true } })); i++)
+      await new Promise((r) => setTimeout(r, 250));
+    expect(await db.host.count({ where: { id: host.id, online: true } })).toBe(0);
+  });
+
+  it('installs as a user without root through sudo -S, with password login; a wrong sudo password stops at connect', async () => {
+    const wrong = await install({
+      username: sshd.user.name,
+      password: sshd.user.password,
+      sudoPassword: 'not-the-password',
+      layout: layout('sudo'),
+    });
+    expect(wrong.status).toBe('failed');
+    expect(wrong.steps[0]).toMatchObject({ id: 'connect', status: 'failed' });
+    expect(wrong.steps[0]?.hint).toContain('sudo password');
+    expect(wrong.steps.slice(1).every((s) => s.status === 'pending')).toBe(true);
+
+    const where = layout('sudo');
+    const done = await install({
+      username: sshd.user.name,
+      password: sshd.user.password,
+      sudoPassword: sshd.user.sudoPassword,
+      layout: where,
+    });
+    expect(done.steps.filter((s) => s.status === 'failed')).toEqual([]);
+    expect(done.status).toBe('succeeded');
+    expect(done.steps[0]?.output).toContain('through sudo');
+    // The agent runs as root although the login was not.
+    const pid = await pidAlive(join(where.prefix, 'agent.pid'));
+    expect((await readFile(`/proc/${pid}/status`, 'utf8')).match(/^Uid:\s+(\d+)/m)?.[1]).toBe('0');
+    expect(sshd.log()).toContain(`Accepted password for ${sshd.user.name}`);
+    // The sudo password went on stdin: no file the install wrote holds it.
+    const written = await run('grep', ['-rlF', sshd.user.sudoPassword, where.prefix, where.dataRoot]).catch(
+      (error: { code?: number }) => error,
+    );
+    expect((written as { code?: number }).code).toBe(1);
+    await killAgent(where.prefix);
+  });
+
+  it('a bundle that fails its checksum on the host stops at upload and configures nothing', async () => {
+    const bad = join(root, 'bad-bundle');
+    await cp(join(repo, 'apps/agent/dist'), bad, { recursive: true });
+    await writeFile(join(bad, 'berth-agent.mjs'), '// not the agent\n', { flag: 'a' });
+    process.env.BERTH_AGENT_BUNDLE_DIR = bad;
+    try {
+      const where = layout('bad');
+      const failed = await install({ privateKey: sshd.rootKey, layout: where });
+      expect(failed.status).toBe('failed');
+      const upload = failed.steps.find((s) => s.id === 'upload');
+      expect(upload).toMatchObject({ status: 'failed' });
+      expect(upload?.output).toContain('does not match its checksum');
+      expect(upload?.output).toMatch(/berth-agent\.mjs: FAILED/);
+      expect(existsSync(where.prefix)).toBe(false);
+    } finally {
+      process.env.BERTH_AGENT_BUNDLE_DIR = join(repo, 'apps/agent/dist');
+    }
+  });
+
+  it('hostile user names are data for SSH, not shell', async () => {
+    for (const username of [`a'; touch ${marker} #`, `$(touch ${marker})`]) {
+      const failed = await install({ username, password: 'x', layout: layout('bad') });
+      expect(failed.status).toBe('failed');
+      expect(failed.steps[0]?.hint).toContain('user name');
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('refuses a changed host key loudly, before sending credentials', async () => {
+    const pinned = sshd.fingerprint;
+    const rotated = await sshd.rotateHostKey();
+    expect(rotated).not.toBe(pinned);
+    const probe = await m.service.probe(teamId, sshd.address, sshd.port);
+    expect(probe.pinned).toEqual({ fingerprint: pinned, matches: false });
+    // Confirming the new key does not override the pin.
+    await expect(
+      install({ privateKey: sshd.rootKey, fingerprint: rotated, layout: layout('bad') }),
+    ).rejects.toMatchObject({ name: 'SshInstallError', code: 'host_key_changed' });
+    // With the old pin, the connection itself is refused at the host key.
+    const before = (sshd.log().match(/Accepted publickey/g) ?? []).length;
+    const refused = await install({ privateKey: sshd.rootKey, fingerprint: pinned, layout: layout('bad') });
+    expect(refused.steps[0]).toMatchObject({ id: 'connect', status: 'failed' });
+    expect(refused.steps[0]?.output).toContain(`is ${rotated}, not the confirmed ${pinned}`);
+    expect((sshd.log().match(/Accepted publickey/g) ?? []).length).toBe(before);
+    // An admin who knows the host was reinstalled forgets the pin, then confirms the new key.
+    await m.service.forgetHostKey(teamId, sshd.address, sshd.port, userId);
+    expect((await m.service.probe(teamId, sshd.address, sshd.port)).pinned).toBeNull();
+    const audit = await m.db.db().auditLog.findMany({ where: { teamId }, orderBy: { createdAt: 'asc' } });
+    expect(audit.map((a) => a.action)).toEqual(
+      expect.arrayContaining([
+        'host.ssh_install',
+        'host.ssh_installed',
+        'host.ssh_install_failed',
+        'host.ssh_key_pinned',
+        'host.ssh_key_forgotten',
+      ]),
+    );
+    expect(JSON.stringify(audit)).not.toContain(sshd.user.password);
+    expect(JSON.stringify(audit)).not.toContain('PRIVATE KEY');
+  });
+});

@@ -1,0 +1,191 @@
+/**
+ * For integration tests: a real OpenSSH server in a network namespace of its own (a `bt-` netns joined to the
+ * host by a veth pair on a /30 from 10.200–249.x.x), with host keys made by ssh-keygen in a temp dir, and a
+ * throwaway `bt-ssh-…` user who may sudo with a password. The netns shares the filesystem, users and
+ * processes with this machine, so what sshd runs, runs here. Everything is removed by `close()`, which is
+ * safe to call after a partial start.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface SshdFixture {
+  /** The sshd's address inside the netns, and this machine's end of the veth. */
+  address: string;
+  hostAddress: string;
+  port: number;
+  netns: string;
+  /** `SHA256:…` of the current host key, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  rootKey: string;
+  user: { name: string; password: string; sudoPassword: string };
+  log: () => string;
+  /** Restarts sshd with a freshly made host key (a "reinstalled" host); returns the new fingerprint. */
+  rotateHostKey: () => Promise<string>;
+  close: () => Promise<void>;
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`sshd did not listen on ${host}:${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export async function startSshd(dir: string): Promise<SshdFixture> {
+  const id = randomBytes(3).toString('hex');
+  const netns = `bt-ssh-${id}`;
+  const vethHost = `bt-sh${id}`;
+  const vethPeer = `bt-sp${id}`;
+  const base = `10.${randomInt(200, 250)}.${randomInt(0, 256)}`;
+  const quad = randomInt(0, 64) * 4;
+  const hostAddress = `${base}.${quad + 1}`;
+  const address = `${base}.${quad + 2}`;
+  const userName = `bt-ssh-${id}`;
+  const sudoers = `/etc/sudoers.d/bt-ssh-${id}`;
+  const port = 22;
+  let sshd: ChildProcess | undefined;
+  let output = '';
+  let madeRunSshd = false;
+  let madeUser = false;
+  let madeNetns = false;
+
+  const close = async () => {
+    if (sshd?.pid && sshd.exitCode === null) {
+      const exited = new Promise((resolve) => sshd?.once('exit', resolve));
+      sshd.kill('SIGTERM');
+      await exited;
+    }
+    if (madeUser) await run('userdel', ['-r', userName]).catch(() => undefined);
+    await rm(sudoers, { force: true });
+    if (madeNetns) await run('ip', ['netns', 'del', netns]).catch(() => undefined);
+    await run('ip', ['link', 'del', vethHost]).catch(() => undefined);
+    if (madeRunSshd) await rm('/run/sshd', { recursive: true, force: true });
+  };
+
+  const keygen = async (name: string) => {
+    await rm(join(dir, name), { force: true });
+    await rm(join(dir, `${name}.pub`), { force: true });
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bt', '-f', join(dir, name)]);
+  };
+  const fingerprintOf = async (name: string) =>
+    (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, `${name}.pub`)])).stdout.split(
+      ' ',
+    )[1] as string;
+
+  const launch = async () => {
+    // nsenter, not `ip netns exec`: the latter also remounts /sys in a new mount namespace, which hides
+    // /sys/fs/cgroup from the agent that sshd's sessions start (it needs the host's cgroups).
+    sshd = spawn(
+      'nsenter',
+      [`--net=/run/netns/${netns}`, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    sshd.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    sshd.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await waitForPort(address, port, 10_000);
+  };
+
+  try {
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o755);
+    if (!existsSync('/run/sshd')) {
+      // sshd's privilege-separation directory; Debian's package makes it at boot through systemd-tmpfiles.
+      await mkdir('/run/sshd', { mode: 0o755 });
+      madeRunSshd = true;
+    }
+    await run('ip', ['netns', 'add', netns]);
+    madeNetns = true;
+    await run('ip', ['link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethPeer]);
+    await run('ip', ['link', 'set', vethPeer, 'netns', netns]);
+    await run('ip', ['addr', 'add', `${hostAddress}/30`, 'dev', vethHost]);
+    await run('ip', ['link', 'set', vethHost, 'up']);
+    await run('ip', ['-n', netns, 'addr', 'add', `${address}/30`, 'dev', vethPeer]);
+    await run('ip', ['-n', netns, 'link', 'set', vethPeer, 'up']);
+    await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+    await run('ip', ['-n', netns, 'route', 'add', 'default', 'via', hostAddress]);
+
+    await keygen('host_key');
+    await keygen('root_key');
+    await mkdir(join(dir, 'authorized'), { mode: 0o755 });
+    await writeFile(join(dir, 'authorized', 'root'), await readFile(join(dir, 'root_key.pub')), {
+      mode: 0o644,
+    });
+
+    const password = `pw-${randomBytes(9).toString('base64url')}`;
+    await run('useradd', ['--create-home', '--shell', '/bin/sh', userName]);
+    madeUser = true;
+    await new Promise<void>((resolve, reject) => {
+      const child = execFile('chpasswd', (error) => (error ? reject(error) : resolve()));
+      child.stdin?.end(`${userName}:${password}\n`);
+    });
+    await writeFile(sudoers, `${userName} ALL=(ALL:ALL) ALL\n`, { mode: 0o440 });
+    await run('visudo', ['-c', '-f', sudoers]);
+
+    await writeFile(
+      join(dir, 'sshd_config'),
+      [
+        `ListenAddress ${address}:${port}`,
+        `HostKey ${join(dir, 'host_key')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized')}/%u`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication yes',
+        'KbdInteractiveAuthentication no',
+        // Without PAM sshd checks passwords against /etc/shadow itself, and opens no login session.
+        'UsePAM no',
+        'StrictModes no',
+        'Subsystem sftp internal-sftp',
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    );
+    await launch();
+    return {
+      address,
+      hostAddress,
+      port,
+      netns,
+      fingerprint: await fingerprintOf('host_key'),
+      rootKey: await readFile(join(dir, 'root_key'), 'utf8'),
+      user: { name: userName, password, sudoPassword: password },
+      log: () => output,
+      rotateHostKey: async () => {
+        if (sshd?.pid && sshd.exitCode === null) {
+          const exited = new Promise((resolve) => sshd?.once('exit', resolve));
+          sshd.kill('SIGTERM');
+          await exited;
+        }
+        await keygen('host_key');
+        await launch();
+        return fingerprintOf('host_key');
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
