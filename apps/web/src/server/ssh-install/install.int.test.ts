@@ -97,13 +97,27 @@ describe('agent install over SSH', () => {
       gateway: await import('../agents/gateway'),
     };
     const { POST } = await import('../../app/api/agent/enroll/route');
+    const script = await import('../../app/api/agent/install.sh/route');
+    const bundleRoute = await import('../../app/api/agent/bundle/[version]/[file]/route');
     const gateway = m.gateway.gateway();
     agents = new WebSocketServer({ noServer: true });
     server.on('request', (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {
-        if (req.method !== 'POST' || !req.url?.startsWith('/api/agent/enroll')) {
+        const path = new URL(req.url ?? '/', 'http://cp').pathname;
+        const bundle = /^\/api\/agent\/bundle\/([^/]+)\/([^/]+)$/.exec(path);
+        if (req.method === 'GET' && (path === '/api/agent/install.sh' || bundle)) {
+          const response = bundle
+            ? await bundleRoute.GET(new Request(`http://cp${path}`), {
+                params: Promise.resolve({ version: bundle[1] as string, file: bundle[2] as string }),
+              })
+            : await script.GET();
+          res.writeHead(response.status, Object.fromEntries(response.headers));
+          res.end(Buffer.from(await response.arrayBuffer()));
+          return;
+        }
+        if (req.method !== 'POST' || path !== '/api/agent/enroll') {
           res.writeHead(404).end();
           return;
         }
@@ -127,7 +141,7 @@ describe('agent install over SSH', () => {
   });
 
   afterAll(async () => {
-    for (const name of ['root', 'sudo', 'bad'])
+    for (const name of ['root', 'sudo', 'bad', 'curl'])
       if (root) await killAgent(layout(name).prefix).catch(() => undefined);
     for (const ws of agents?.clients ?? []) ws.terminate();
     agents?.close();
@@ -276,6 +290,42 @@ describe('agent install over SSH', () => {
       expect(failed.steps[0]?.hint).toContain('user name');
     }
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('the one-line `curl … | sh` install enrols a host the control plane does not log in to', async () => {
+    const { installCommand } = await import('./install-script');
+    const { createEnrollmentToken } = await import('../agents/enrollment');
+    const { token } = await createEnrollmentToken(teamId, userId);
+    const where = layout('curl');
+    const command = `${installCommand(process.env.BERTH_PUBLIC_URL as string, token)} --prefix ${where.prefix} --data-root ${where.dataRoot} --docker-socket ${where.dockerSocket}`;
+    expect(command).toMatch(
+      /^curl -fsSL 'http:\/\/[0-9.]+:\d+\/api\/agent\/install\.sh' \| sh -s -- --token '/,
+    );
+    // Run where a host's admin would: a root shell on the host (here through the netns sshd).
+    const { SshSession } = await import('./session');
+    const session = await SshSession.open(
+      { host: sshd.address, port: sshd.port, username: 'root' },
+      { privateKey: sshd.rootKey },
+      sshd.fingerprint,
+    );
+    try {
+      const result = await session.exec(command, { timeoutMs: 60_000 });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('ok      conmon');
+      expect(result.stdout).toContain('systemd is not running on this host');
+    } finally {
+      session.close();
+    }
+    const identity = join(where.dataRoot, 'agent', 'identity.json');
+    for (let i = 0; i < 120 && !existsSync(identity); i++) await new Promise((r) => setTimeout(r, 250));
+    const { hostId } = JSON.parse(await readFile(identity, 'utf8')) as { hostId: string };
+    const db = m.db.db();
+    for (let i = 0; i < 120 && !(await db.host.count({ where: { id: hostId, online: true } })); i++)
+      await new Promise((r) => setTimeout(r, 250));
+    expect(await db.host.findUnique({ where: { id: hostId } })).toMatchObject({ teamId, online: true });
+    expect(existsSync(marker)).toBe(false);
+    await killAgent(where.prefix);
   });
 
   it('refuses a changed host key loudly, before sending credentials', async () => {
