@@ -5,6 +5,7 @@ import { containerActionInput, deployInput } from '../containers/schemas';
 import { listHosts, startEnrollment } from '../hosts/service';
 import { registryRemoveInput, registrySaveInput } from '../registries/schemas';
 import { listRegistries, removeRegistry, saveRegistry } from '../registries/service';
+import { sshInstallRouter } from '../ssh-install/router';
 import { membershipsOf } from '../teams/membership';
 import { toTRPCError } from './errors';
 import { protectedProcedure, router, teamProcedure } from './init';
@@ -48,6 +49,7 @@ export const appRouter = router({
       .input(registryRemoveInput)
       .mutation(({ ctx, input }) => removeRegistry(ctx.teamId, input.id, ctx.user.id)),
   }),
+  sshInstall: sshInstallRouter,
   hosts: router({
     list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
     startEnrollment: teamProcedure('admin').mutation(({ ctx }) => startEnrollment(ctx.teamId, ctx.user.id)),
