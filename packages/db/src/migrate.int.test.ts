@@ -26,12 +26,14 @@ describe('migrations on embedded PostgreSQL', () => {
       '0002_agents',
       '0003_registry_credentials',
       '0004_ssh_install',
+      '0005_fleet_inventory',
     ]);
     expect([...a.alreadyApplied, ...b.alreadyApplied]).toEqual([
       '0001_init',
       '0002_agents',
       '0003_registry_credentials',
       '0004_ssh_install',
+      '0005_fleet_inventory',
     ]);
     const prisma = createDb(db.url);
     try {
