@@ -7,7 +7,7 @@
 // its hash, then loaded with process.dlopen: the host needs no npm and no compiler.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -70,7 +70,8 @@ module.exports = loaded.exports;
 await mkdir(outDir, { recursive: true });
 await build({
   entryPoints: [join(agentDir, 'src', 'main.ts')],
-  outfile: outFile,
+  // Written beside and renamed into place: a control plane serving the bundle never reads a partial file.
+  outfile: `${outFile}.${process.pid}.tmp`,
   bundle: true,
   platform: 'node',
   target: 'node20.19',
@@ -94,13 +95,16 @@ await build({
   define: { 'process.env.BERTH_AGENT_BUNDLED': '"1"' },
 });
 
-const bytes = await readFile(outFile);
+const bytes = await readFile(`${outFile}.${process.pid}.tmp`);
 const sha256 = createHash('sha256').update(bytes).digest('hex');
-await writeFile(`${outFile}.sha256`, `${sha256}  berth-agent.mjs\n`);
-await writeFile(
+const replace = async (path, content) => {
+  if (content !== undefined) await writeFile(`${path}.${process.pid}.tmp`, content);
+  await rename(`${path}.${process.pid}.tmp`, path);
+};
+await replace(outFile);
+await replace(`${outFile}.sha256`, `${sha256}  berth-agent.mjs\n`);
+await replace(
   join(outDir, 'manifest.json'),
   `${JSON.stringify({ version, file: 'berth-agent.mjs', sha256, size: bytes.length, node: '>=20.19' }, null, 2)}\n`,
 );
-console.info(
-  `agent bundle ${version}: ${outFile} (${(bytes.length / 1024).toFixed(0)} KiB, sha256 ${sha256})`,
-);
+console.info(`agent bundle ${version}: ${outFile} (${(bytes.length / 1024).toFixed(0)} KiB, sha256 ${sha256})`);
