@@ -1,0 +1,5 @@
+import { AddSshView } from './add-ssh-view';
+
+export default function AddSshPage() {
+  return <AddSshView />;
+}
