@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQuery } from '@tanstack/react-query';
+import Link from 'next/link';
 import { Fragment, useEffect, useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
 
@@ -20,6 +21,9 @@ function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean }) {
       >
         Add a host
       </button>
+      <Link href="/hosts/add-ssh" className="ml-3 text-sm text-sky-800 underline" data-testid="add-ssh-link">
+        Add a host over SSH
+      </Link>
       {enrollment.error ? (
         <p role="alert" className="mt-2 text-sm text-red-700">
           {enrollment.error.message}
