@@ -7,3 +7,6 @@ export type Db = InstanceType<typeof PrismaClient>;
 export function createDb(databaseUrl: string): Db {
   return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
 }
+
+/** Prisma's namespace (tagged `Prisma.sql` for the few queries written in SQL, and the model types). */
+export { Prisma } from '../generated/client';

@@ -24,6 +24,7 @@ import {
 import type { WebSocket } from 'ws';
 import { recordAudit } from '../audit';
 import { db } from '../db';
+import { applyContainerRow, replaceInventoryRows } from '../hosts/inventory-rows';
 
 const helloTimeoutMs = 10_000;
 const digestIntervalMs = 60_000;
@@ -148,6 +149,15 @@ export class AgentGateway {
     });
   }
 
+  /** Ends a host's connection on this instance (it was revoked); its reconnects are refused at hello. */
+  disconnect(hostId: string, reason: string): boolean {
+    const socket = this.#live.get(hostId);
+    if (!socket) return false;
+    send(socket, { type: 'refused', code: 'revoked', message: reason });
+    socket.close(1008, 'revoked');
+    return true;
+  }
+
   /** Hosts connected to this instance (for tests and, later, request routing). */
   connected(): string[] {
     return [...this.#live.keys()];
@@ -226,6 +236,10 @@ export class AgentGateway {
       const host = /^[0-9a-f-]{36}$/.test(frame.hostId)
         ? await db().host.findUnique({ where: { id: frame.hostId } })
         : null;
+      if (host?.revokedAt) {
+        refuse(socket, 'revoked', 'this host was revoked by an admin of its team');
+        return phase;
+      }
       if (!host?.publicKey) {
         refuse(socket, 'unknown_host', 'this host is not enrolled here; enrol it again with a new token');
         return phase;
@@ -240,7 +254,7 @@ export class AgentGateway {
         return phase;
       }
       const host = await db().host.findUnique({ where: { id: phase.hostId } });
-      if (!host?.publicKey) {
+      if (!host?.publicKey || host.revokedAt) {
         refuse(socket, 'revoked', 'this host was removed from the control plane');
         return phase;
       }
@@ -281,9 +295,12 @@ export class AgentGateway {
   async #online(socket: WebSocket, hostId: string, frame: AgentFrame): Promise<void> {
     switch (frame.type) {
       case 'inventory':
-        await db().host.update({
-          where: { id: hostId },
-          data: { inventory: frame.inventory, lastSeenAt: new Date() },
+        await db().$transaction(async (tx) => {
+          const host = await tx.host.update({
+            where: { id: hostId },
+            data: { inventory: frame.inventory, lastSeenAt: new Date() },
+          });
+          await replaceInventoryRows(hostId, host.teamId, frame.inventory, tx);
         });
         return;
       case 'event': {
@@ -293,9 +310,16 @@ export class AgentGateway {
           send(socket, { type: 'resync' });
           return;
         }
-        await db().host.update({
-          where: { id: hostId },
-          data: { inventory: applyDelta(current.data, frame), lastSeenAt: new Date() },
+        const teamId = host?.teamId ?? '';
+        await db().$transaction(async (tx) => {
+          await tx.host.update({
+            where: { id: hostId },
+            data: { inventory: applyDelta(current.data, frame), lastSeenAt: new Date() },
+          });
+          if (frame.event.Type !== 'container') return;
+          if (frame.container) await applyContainerRow(hostId, teamId, { container: frame.container }, tx);
+          else if (frame.removed)
+            await applyContainerRow(hostId, teamId, { removedId: frame.event.Actor.ID }, tx);
         });
         return;
       }

@@ -1,10 +1,11 @@
-/** Start, stop, restart or remove a container on one of the team's hosts, through that host's agent. */
-import type { Command } from '@berth/agent/protocol/messages';
+/** Container actions (start … remove) on the team's hosts, through each host's agent, one or a selection. */
+import { type Command, containerSummarySchema } from '@berth/agent/protocol/messages';
 import { gateway } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { db } from '../db';
+import { applyContainerRow } from '../hosts/inventory-rows';
 import { credentialsForImage } from '../registries/service';
-import type { ContainerActionInput, DeployInput } from './schemas';
+import type { BulkActionInput, BulkActionResult, ContainerActionInput, DeployInput } from './schemas';
 
 export class HostNotFoundError extends Error {
   override readonly name = 'HostNotFoundError';
@@ -18,16 +19,38 @@ function command(input: ContainerActionInput): Command {
       return { kind: 'container.stop', containerId: input.containerId };
     case 'restart':
       return { kind: 'container.restart', containerId: input.containerId };
+    case 'kill':
+      return { kind: 'container.kill', containerId: input.containerId };
+    case 'pause':
+      return { kind: 'container.pause', containerId: input.containerId };
+    case 'unpause':
+      return { kind: 'container.unpause', containerId: input.containerId };
     case 'remove':
       return { kind: 'container.remove', containerId: input.containerId, force: true };
   }
 }
 
+/**
+ * The agent answers an action with the container's new summary: the row takes it at once, so the page that
+ * asked shows the new state on its next read even before the engine's event arrives as a delta.
+ */
+async function recordOutcome(hostId: string, teamId: string, input: ContainerActionInput, result: unknown) {
+  if (input.action === 'remove') {
+    await applyContainerRow(hostId, teamId, { removedId: input.containerId });
+    return;
+  }
+  const summary = containerSummarySchema.safeParse(result);
+  if (summary.success) await applyContainerRow(hostId, teamId, { container: summary.data });
+}
+
 export async function runContainerAction(input: ContainerActionInput, userId: string): Promise<void> {
-  const host = await db().host.findFirst({ where: { id: input.hostId, teamId: input.teamId } });
+  const host = await db().host.findFirst({
+    where: { id: input.hostId, teamId: input.teamId, revokedAt: null },
+  });
   if (!host) throw new HostNotFoundError('No such host in this team.');
   try {
-    await gateway().request(host.id, command(input));
+    const result = await gateway().request(host.id, command(input));
+    await recordOutcome(host.id, host.teamId, input, result);
     await recordAudit({
       action: `container.${input.action}`,
       userId,
@@ -45,6 +68,26 @@ export async function runContainerAction(input: ContainerActionInput, userId: st
     });
     throw error;
   }
+}
+
+/** Runs one action on each target, a few at a time; a failure is that target's outcome, not the whole call's. */
+export async function runBulkAction(input: BulkActionInput, userId: string): Promise<BulkActionResult> {
+  const results: BulkActionResult = [];
+  const queue = [...input.targets];
+  const worker = async () => {
+    for (let target = queue.shift(); target; target = queue.shift()) {
+      try {
+        await runContainerAction({ teamId: input.teamId, action: input.action, ...target }, userId);
+        results.push({ ...target, ok: true });
+      } catch (error) {
+        const e = error as Error;
+        const known = ['HostNotFoundError', 'AgentUnavailableError', 'AgentCommandError'].includes(e.name);
+        results.push({ ...target, ok: false, error: known ? e.message : 'Something went wrong.' });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, input.targets.length) }, worker));
+  return results;
 }
 
 /** Runs a new container on a host (pulling its image there first when missing), as `docker run -d`. */

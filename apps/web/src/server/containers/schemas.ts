@@ -1,12 +1,94 @@
 import { z } from 'zod';
 
+export const containerActions = ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'remove'] as const;
+export type ContainerAction = (typeof containerActions)[number];
+
+const containerId = z.string().regex(/^[0-9a-f]{64}$/);
+
 export const containerActionInput = z.object({
   teamId: z.string().uuid(),
   hostId: z.string().uuid(),
-  containerId: z.string().regex(/^[0-9a-f]{64}$/),
-  action: z.enum(['start', 'stop', 'restart', 'remove']),
+  containerId,
+  action: z.enum(containerActions),
 });
 export type ContainerActionInput = z.infer<typeof containerActionInput>;
+
+/** One action on a selection that may span hosts; each target is checked, run and audited on its own. */
+export const bulkActionInput = z.object({
+  teamId: z.string().uuid(),
+  action: z.enum(containerActions),
+  targets: z
+    .array(z.object({ hostId: z.string().uuid(), containerId }))
+    .min(1)
+    .max(500),
+});
+export type BulkActionInput = z.infer<typeof bulkActionInput>;
+
+export const bulkActionOutput = z.array(
+  z.object({ hostId: z.string(), containerId: z.string(), ok: z.boolean(), error: z.string().optional() }),
+);
+export type BulkActionResult = z.infer<typeof bulkActionOutput>;
+
+/** A label filter: `key` (present with any value) or `key=value`, as `docker ps --filter label=…`. */
+export const labelFilter = z
+  .string()
+  .trim()
+  .min(1)
+  .max(512)
+  .regex(/^[^=\s][^=]*(=.*)?$/, 'Label filters look like key or key=value');
+
+export function parseLabelFilter(filter: string): { key: string; value?: string } {
+  const at = filter.indexOf('=');
+  return at < 0 ? { key: filter } : { key: filter.slice(0, at), value: filter.slice(at + 1) };
+}
+
+export const containerStates = [
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+] as const;
+
+export const fleetListInput = z.object({
+  teamId: z.string().uuid(),
+  /** Matched (case-insensitive, substring) against the container's name, its image and its host's name. */
+  search: z.string().trim().max(256).default(''),
+  labels: z.array(labelFilter).max(16).default([]),
+  states: z.array(z.enum(containerStates)).max(containerStates.length).default([]),
+  hostId: z.string().uuid().optional(),
+  sort: z.enum(['name', 'image', 'state', 'host', 'created']).default('name'),
+  direction: z.enum(['asc', 'desc']).default('asc'),
+  page: z.number().int().min(1).max(100_000).default(1),
+  pageSize: z.number().int().min(1).max(200).default(50),
+});
+export type FleetListInput = z.infer<typeof fleetListInput>;
+
+export const fleetContainerSchema = z.object({
+  hostId: z.string(),
+  hostName: z.string(),
+  containerId: z.string(),
+  name: z.string(),
+  image: z.string(),
+  state: z.string(),
+  status: z.string(),
+  created: z.number(),
+  labels: z.record(z.string(), z.string()),
+  /** The host is offline: this is the last state it reported. */
+  stale: z.boolean(),
+  lastSeenAt: z.date().nullable(),
+});
+export type FleetContainer = z.infer<typeof fleetContainerSchema>;
+
+export const fleetListOutput = z.object({
+  rows: z.array(fleetContainerSchema),
+  total: z.number().int(),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+});
+export type FleetList = z.infer<typeof fleetListOutput>;
 
 const portSpec = /^(?:(?:\d{1,3}\.){3}\d{1,3}:)?(?:\d{1,5}:)?\d{1,5}(?:\/(?:tcp|udp))?$/;
 

@@ -1,8 +1,18 @@
 import { auditListInput } from '../audit-log/schemas';
 import { listAudit } from '../audit-log/service';
-import { deployContainer, runContainerAction } from '../containers/actions';
-import { containerActionInput, deployInput } from '../containers/schemas';
+import { deployContainer, runBulkAction, runContainerAction } from '../containers/actions';
+import { listFleetContainers } from '../containers/fleet';
+import {
+  bulkActionInput,
+  bulkActionOutput,
+  containerActionInput,
+  deployInput,
+  fleetListInput,
+  fleetListOutput,
+} from '../containers/schemas';
 import { listHosts, startEnrollment } from '../hosts/service';
+import { imageListInput, imageListOutput, imageRemoveInput } from '../images/schemas';
+import { listFleetImages, removeImage } from '../images/service';
 import { registryRemoveInput, registrySaveInput } from '../registries/schemas';
 import { listRegistries, removeRegistry, saveRegistry } from '../registries/service';
 import { sshInstallRouter } from '../ssh-install/router';
@@ -16,6 +26,14 @@ export const appRouter = router({
     teams: await membershipsOf(ctx.user.id),
   })),
   containers: router({
+    list: teamProcedure('viewer')
+      .input(fleetListInput)
+      .output(fleetListOutput)
+      .query(({ ctx, input }) => listFleetContainers({ ...input, teamId: ctx.teamId })),
+    bulk: teamProcedure('operator')
+      .input(bulkActionInput)
+      .output(bulkActionOutput)
+      .mutation(({ ctx, input }) => runBulkAction({ ...input, teamId: ctx.teamId }, ctx.user.id)),
     deploy: teamProcedure('operator')
       .input(deployInput)
       .mutation(async ({ ctx, input }) => {
@@ -30,6 +48,21 @@ export const appRouter = router({
       .mutation(async ({ ctx, input }) => {
         try {
           await runContainerAction({ ...input, teamId: ctx.teamId }, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+  }),
+  images: router({
+    list: teamProcedure('viewer')
+      .input(imageListInput)
+      .output(imageListOutput)
+      .query(({ ctx, input }) => listFleetImages({ ...input, teamId: ctx.teamId })),
+    remove: teamProcedure('operator')
+      .input(imageRemoveInput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          await removeImage({ ...input, teamId: ctx.teamId }, ctx.user.id);
         } catch (error) {
           throw toTRPCError(error);
         }
