@@ -1,0 +1,5 @@
+import { ImagesView } from './images-view';
+
+export default function ImagesPage() {
+  return <ImagesView />;
+}
