@@ -4,7 +4,17 @@ import { redirect } from 'next/navigation';
 import type { ReactNode } from 'react';
 import { Providers } from '../../lib/trpc';
 import { sessionFrom } from '../../server/auth';
+import { Toasts } from './fleet-ui';
 import { SignOutButton } from './sign-out-button';
+import { TeamSwitcher } from './team-context';
+
+const links = [
+  ['/hosts', 'Hosts'],
+  ['/containers', 'Containers'],
+  ['/images', 'Images'],
+  ['/registries', 'Registries'],
+  ['/audit', 'Audit'],
+] as const;
 
 export const dynamic = 'force-dynamic';
 
@@ -13,25 +23,29 @@ export default async function SignedInLayout({ children }: { children: ReactNode
   if (!session) redirect('/sign-in');
   return (
     <Providers>
-      <header className="border-b border-slate-200 bg-white">
-        <nav className="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
-          <span className="text-lg font-semibold">Berth</span>
-          <Link href="/hosts" className="text-sm text-slate-700 hover:text-slate-950">
-            Hosts
-          </Link>
-          <Link href="/registries" className="text-sm text-slate-700 hover:text-slate-950">
-            Registries
-          </Link>
-          <Link href="/audit" className="text-sm text-slate-700 hover:text-slate-950">
-            Audit
-          </Link>
-          <span className="ml-auto text-sm text-slate-600" data-testid="signed-in-as">
-            {session.user.email}
-          </span>
-          <SignOutButton />
-        </nav>
-      </header>
-      <main className="mx-auto max-w-5xl px-6 py-8">{children}</main>
+      <Toasts>
+        <header className="border-b border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
+          <nav className="mx-auto flex max-w-6xl items-center gap-6 px-6 py-3">
+            <span className="text-lg font-semibold">Berth</span>
+            {links.map(([href, label]) => (
+              <Link
+                key={href}
+                href={href}
+                className="text-sm text-slate-700 hover:text-slate-950 dark:text-slate-300 dark:hover:text-white"
+              >
+                {label}
+              </Link>
+            ))}
+            <span className="ml-auto" />
+            <TeamSwitcher />
+            <span className="text-sm text-slate-600 dark:text-slate-400" data-testid="signed-in-as">
+              {session.user.email}
+            </span>
+            <SignOutButton />
+          </nav>
+        </header>
+        <main className="mx-auto max-w-6xl px-6 py-8">{children}</main>
+      </Toasts>
     </Providers>
   );
 }
