@@ -53,6 +53,7 @@ export const hostConfigSchema = z.looseObject({
   CapAdd: z.array(z.string()).nullish(),
   CapDrop: z.array(z.string()).nullish(),
   Privileged: z.boolean().optional(),
+  SecurityOpt: z.array(z.string().max(65_536)).nullish(),
   NetworkMode: z.string().optional(),
   Dns: z.array(z.string()).nullish(),
   DnsSearch: z.array(z.string()).nullish(),

@@ -495,6 +495,37 @@ describe('containers on runc + conmon', () => {
     expect(rest).toEqual(['sysrq-refused', '0', '0', 'sys-ro']);
   });
 
+  it('filters system calls with seccomp like Docker: a user namespace is refused unless unconfined or privileged', async () => {
+    // Unprivileged user namespaces are allowed on this kernel (the test's premise), so only the filter refuses.
+    const probe =
+      'grep ^Seccomp: /proc/self/status; unshare -U true 2>/dev/null && echo userns-made || echo userns-refused';
+    const confined = await run(engine, { Cmd: ['sh', '-c', probe], HostConfig: { NetworkMode: 'none' } });
+    created.push(confined.id);
+    expect(confined.out).toBe('Seccomp:\t2\nuserns-refused\n');
+    const unconfined = await run(engine, {
+      Cmd: ['sh', '-c', probe],
+      HostConfig: { NetworkMode: 'none', SecurityOpt: ['seccomp=unconfined'] },
+    });
+    created.push(unconfined.id);
+    expect(unconfined.out).toBe('Seccomp:\t0\nuserns-made\n');
+    const privileged = await run(engine, {
+      Cmd: ['grep', '^Seccomp:', '/proc/self/status'],
+      HostConfig: { NetworkMode: 'none', Privileged: true },
+    });
+    created.push(privileged.id);
+    expect(privileged.out).toBe('Seccomp:\t0\n');
+    const noNewPrivileges = await run(engine, {
+      Cmd: ['grep', '^NoNewPrivs:', '/proc/self/status'],
+      HostConfig: { NetworkMode: 'none', SecurityOpt: ['no-new-privileges'] },
+    });
+    created.push(noNewPrivileges.id);
+    expect(noNewPrivileges.out).toBe('NoNewPrivs:\t1\n');
+    for (const bad of ['seccomp=/etc/profile.json', 'bogus'])
+      await expect(
+        engine.containers.create({ Image: 'busybox', HostConfig: { SecurityOpt: [bad] } }),
+      ).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+
   it('caps the log file at max-size (conmon starts it afresh) and keeps following across the cut', async () => {
     const { Id } = await engine.containers.create({
       Image: 'busybox',

@@ -89,12 +89,78 @@ export function normalizeCapability(name: string): string {
   return full;
 }
 
+/** Capability names by their bit number in the kernel's sets. */
+const capabilityBits = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+  'CAP_PERFMON',
+  'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
+];
+
+/** The names set in a `/proc/<pid>/status` capability mask (hex). */
+export function capabilitiesInMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return capabilityBits.filter((_, bit) => (mask >> BigInt(bit)) & 1n).sort();
+}
+
+let boundingSet: string[] | undefined;
+
+/**
+ * What "every capability" can mean here: the ones this process may still hand out (its bounding set), as
+ * podman does. An agent itself confined (in a container without CAP_SYS_RESOURCE, say) cannot give more,
+ * and runc would refuse a privileged container outright.
+ */
+function availableCapabilities(): string[] {
+  if (!boundingSet) {
+    const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    boundingSet = hex ? capabilitiesInMask(hex) : [...allCapabilities];
+  }
+  return boundingSet;
+}
+
 export function effectiveCapabilities(add: string[], drop: string[], privileged: boolean): string[] {
-  if (privileged) return [...allCapabilities];
+  if (privileged) return [...availableCapabilities()];
   const dropSet = new Set(drop.map(normalizeCapability));
   const addSet = new Set(add.map(normalizeCapability));
   const base = dropSet.has('ALL') ? [] : defaultCapabilities.filter((c) => !dropSet.has(c));
-  const extra = addSet.has('ALL') ? allCapabilities : [...addSet];
+  const extra = addSet.has('ALL') ? availableCapabilities() : [...addSet];
   return [...new Set([...base, ...extra.filter((c) => !dropSet.has(c) || addSet.has(c))])].sort();
 }
 
@@ -127,6 +193,8 @@ export interface SpecInput {
   pidsLimit?: number;
   shmSize?: number;
   noNewPrivileges?: boolean;
+  /** The OCI `linux.seccomp` filter; none when absent (privileged or `seccomp=unconfined`). */
+  seccomp?: Record<string, unknown>;
 }
 
 /** The host's hard limits, since a container may not ask for more (setrlimit fails otherwise). */
@@ -230,6 +298,7 @@ export function buildSpec(input: SpecInput, hardLimits = hostHardLimits()): Reco
       cgroupsPath: input.cgroupsPath,
       resources,
       ...(input.privileged ? {} : { maskedPaths, readonlyPaths }),
+      ...(input.seccomp ? { seccomp: input.seccomp } : {}),
     },
   };
 }

@@ -43,6 +43,7 @@ import {
   unmountRootfs,
 } from './rootfs';
 import type { OciRuntime } from './runtime';
+import { defaultSeccomp, parseSecurityOpt } from './security';
 import { buildSpec, effectiveCapabilities, type OciMount } from './spec';
 import { resolveUserInRootfs } from './user';
 
@@ -348,6 +349,8 @@ export class ContainerStore implements AsyncDisposable {
         parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
       );
     const request = parsed.data;
+    // Refused at create, as dockerd does, not at the first start.
+    parseSecurityOpt(request.HostConfig?.SecurityOpt ?? []);
     let name = options.name;
     if (name !== undefined) {
       if (!nameRe.test(name))
@@ -593,6 +596,12 @@ export class ContainerStore implements AsyncDisposable {
       await this.#writeEtcFiles(record, undefined);
       const hostConfig = record.hostConfig;
       const privileged = hostConfig.Privileged ?? false;
+      const security = parseSecurityOpt(hostConfig.SecurityOpt ?? []);
+      const capabilities = effectiveCapabilities(
+        hostConfig.CapAdd ?? [],
+        hostConfig.CapDrop ?? [],
+        privileged,
+      );
       const env = [...record.config.Env];
       if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${record.config.Hostname}`);
       if (record.config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
@@ -606,8 +615,10 @@ export class ContainerStore implements AsyncDisposable {
         user,
         terminal: record.config.Tty,
         hostname: mode === 'host' ? hostHostname() : record.config.Hostname,
-        capabilities: effectiveCapabilities(hostConfig.CapAdd ?? [], hostConfig.CapDrop ?? [], privileged),
+        capabilities,
         privileged,
+        noNewPrivileges: security.noNewPrivileges,
+        ...(privileged || security.seccomp === 'unconfined' ? {} : { seccomp: defaultSeccomp(capabilities) }),
         network: networkSpec,
         mounts: this.#ociMounts(record),
         cgroupsPath: `/berth/${record.id}`,
