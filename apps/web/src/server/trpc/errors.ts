@@ -10,6 +10,8 @@ export function toTRPCError(error: unknown): TRPCError {
   switch (e.name) {
     case 'HostNotFoundError':
       return new TRPCError({ code: 'NOT_FOUND', message: e.message ?? 'not found' });
+    case 'HostNameTakenError':
+      return new TRPCError({ code: 'CONFLICT', message: e.message ?? 'the name is taken' });
     case 'AgentUnavailableError':
       return new TRPCError({ code: 'PRECONDITION_FAILED', message: e.message ?? 'the host is offline' });
     case 'AgentCommandError':

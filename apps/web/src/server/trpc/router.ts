@@ -10,7 +10,22 @@ import {
   fleetListInput,
   fleetListOutput,
 } from '../containers/schemas';
-import { listHosts, startEnrollment } from '../hosts/service';
+import {
+  hostDetailSchema,
+  hostIdInput,
+  hostLabelsInput,
+  hostListInput,
+  hostListOutput,
+  hostRenameInput,
+} from '../hosts/schemas';
+import {
+  hostDetail,
+  listHosts,
+  renameHost,
+  revokeHost,
+  setHostLabels,
+  startEnrollment,
+} from '../hosts/service';
 import { imageListInput, imageListOutput, imageRemoveInput } from '../images/schemas';
 import { listFleetImages, removeImage } from '../images/service';
 import { registryRemoveInput, registrySaveInput } from '../registries/schemas';
@@ -84,7 +99,47 @@ export const appRouter = router({
   }),
   sshInstall: sshInstallRouter,
   hosts: router({
-    list: teamProcedure('viewer').query(({ ctx }) => listHosts(ctx.teamId)),
+    list: teamProcedure('viewer')
+      .input(hostListInput)
+      .output(hostListOutput)
+      .query(({ ctx, input }) => listHosts({ ...input, teamId: ctx.teamId })),
+    get: teamProcedure('viewer')
+      .input(hostIdInput)
+      .output(hostDetailSchema)
+      .query(async ({ ctx, input }) => {
+        try {
+          return await hostDetail(ctx.teamId, input.hostId);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+    rename: teamProcedure('admin')
+      .input(hostRenameInput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          await renameHost(ctx.teamId, input.hostId, input.name, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+    setLabels: teamProcedure('admin')
+      .input(hostLabelsInput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          await setHostLabels(ctx.teamId, input.hostId, input.labels, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+    revoke: teamProcedure('admin')
+      .input(hostIdInput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          await revokeHost(ctx.teamId, input.hostId, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
     startEnrollment: teamProcedure('admin').mutation(({ ctx }) => startEnrollment(ctx.teamId, ctx.user.id)),
   }),
 });

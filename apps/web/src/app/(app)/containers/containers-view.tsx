@@ -15,38 +15,15 @@ import {
   useToast,
 } from '../fleet-ui';
 import { placeholderTeam, useCurrentTeam } from '../team-context';
+import { type Action, actionLabels, actionsFor } from './actions';
 
-type Action = 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause' | 'remove';
 type Sort = 'name' | 'image' | 'state' | 'host' | 'created';
 const states = ['running', 'paused', 'restarting', 'created', 'exited', 'dead'] as const;
 
-const actionLabels: Record<Action, string> = {
-  start: 'Start',
-  stop: 'Stop',
-  restart: 'Restart',
-  kill: 'Kill',
-  pause: 'Pause',
-  unpause: 'Unpause',
-  remove: 'Remove',
-};
-
-/** The actions that make sense in a state, as Docker allows them (remove forces, as `docker rm -f`). */
-export function actionsFor(state: string): Action[] {
-  switch (state) {
-    case 'running':
-      return ['stop', 'restart', 'kill', 'pause', 'remove'];
-    case 'paused':
-      return ['unpause', 'stop', 'kill', 'remove'];
-    case 'restarting':
-      return ['stop', 'kill', 'remove'];
-    default:
-      return ['start', 'remove'];
-  }
-}
-
 const key = (r: { hostId: string; containerId: string }) => `${r.hostId}/${r.containerId}`;
 
-export function ContainersView() {
+/** The fleet's containers; with `hostId`, one host's (its page embeds this). */
+export function ContainersView({ hostId }: { hostId?: string } = {}) {
   const trpc = useTRPC();
   const toast = useToast();
   const { me, team, canOperate } = useCurrentTeam();
@@ -67,6 +44,7 @@ export function ContainersView() {
       .map((l) => l.trim())
       .filter(Boolean),
     states: state ? [state] : [],
+    ...(hostId ? { hostId } : {}),
     sort: sort.column,
     direction: sort.direction,
     page,
@@ -125,10 +103,16 @@ export function ContainersView() {
 
   return (
     <section>
-      <h1 className="text-2xl font-semibold">Containers</h1>
-      <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
-        Every container on the hosts of {team.teamName}, as each host last reported.
-      </p>
+      {hostId ? (
+        <h2 className="text-lg font-semibold">Containers</h2>
+      ) : (
+        <>
+          <h1 className="text-2xl font-semibold">Containers</h1>
+          <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
+            Every container on the hosts of {team.teamName}, as each host last reported.
+          </p>
+        </>
+      )}
       <div className="mt-4 flex flex-wrap items-end gap-3">
         <label className="text-sm">
           Search

@@ -1,366 +1,197 @@
 'use client';
 
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { Fragment, useEffect, useState } from 'react';
+import { Fragment, useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
-
-const placeholderTeam = '00000000-0000-4000-8000-000000000000';
-
-function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean }) {
-  const trpc = useTRPC();
-  const enrollment = useMutation(trpc.hosts.startEnrollment.mutationOptions());
-  if (!canAdd) return null;
-  return (
-    <div className="mt-4">
-      <button
-        type="button"
-        onClick={() => enrollment.mutate({ teamId })}
-        disabled={enrollment.isPending}
-        className="rounded-md bg-sky-700 px-4 py-2 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-50"
-      >
-        Add a host
-      </button>
-      <Link href="/hosts/add-ssh" className="ml-3 text-sm text-sky-800 underline" data-testid="add-ssh-link">
-        Add a host over SSH
-      </Link>
-      {enrollment.error ? (
-        <p role="alert" className="mt-2 text-sm text-red-700">
-          {enrollment.error.message}
-        </p>
-      ) : null}
-      {enrollment.data ? (
-        <div className="mt-3 rounded-md border border-slate-200 bg-white p-4 text-sm">
-          <p>
-            On the host, as root, in a checkout of Berth, run (the token works once, until{' '}
-            {new Date(enrollment.data.expiresAt).toLocaleTimeString()}):
-          </p>
-          <pre
-            className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-slate-100"
-            data-testid="enroll-command"
-          >
-            {enrollment.data.command}
-          </pre>
-        </div>
-      ) : null}
-    </div>
-  );
-}
-
-function ContainerActions(props: {
-  teamId: string;
-  hostId: string;
-  containerId: string;
-  state: string;
-  online: boolean;
-  canOperate: boolean;
-  onDone: () => void;
-}) {
-  const trpc = useTRPC();
-  const action = useMutation(trpc.containers.action.mutationOptions({ onSettled: props.onDone }));
-  if (!props.canOperate || !props.online) return null;
-  const running = props.state === 'running' || props.state === 'paused' || props.state === 'restarting';
-  const buttons: Array<['start' | 'stop' | 'restart' | 'remove', string]> = running
-    ? [
-        ['stop', 'Stop'],
-        ['restart', 'Restart'],
-      ]
-    : [['start', 'Start']];
-  buttons.push(['remove', 'Remove']);
-  return (
-    <span className="flex items-center gap-2">
-      {buttons.map(([kind, label]) => (
-        <button
-          key={kind}
-          type="button"
-          disabled={action.isPending}
-          onClick={() => {
-            if (kind === 'remove' && !window.confirm('Remove this container (it is stopped first)?')) return;
-            action.mutate({
-              teamId: props.teamId,
-              hostId: props.hostId,
-              containerId: props.containerId,
-              action: kind,
-            });
-          }}
-          className="rounded border border-slate-300 px-2 py-0.5 text-xs hover:bg-slate-100 disabled:opacity-50"
-        >
-          {label}
-        </button>
-      ))}
-      {action.error ? (
-        <span role="alert" className="text-xs text-red-700">
-          {action.error.message}
-        </span>
-      ) : null}
-    </span>
-  );
-}
-
-function LogsPanel(props: { teamId: string; hostId: string; containerId: string }) {
-  const [lines, setLines] = useState<Array<{ seq: number; stream: string; text: string }>>([]);
-  const [ended, setEnded] = useState<string | null>(null);
-  useEffect(() => {
-    const query = new URLSearchParams({
-      teamId: props.teamId,
-      hostId: props.hostId,
-      containerId: props.containerId,
-    });
-    const source = new EventSource(`/api/logs?${query}`);
-    let seq = 0;
-    source.addEventListener('line', (event) => {
-      const line = JSON.parse((event as MessageEvent<string>).data) as { stream: string; text: string };
-      seq += 1;
-      const numbered = { ...line, seq };
-      setLines((previous) => [...previous.slice(-999), numbered]);
-    });
-    source.addEventListener('end', (event) => {
-      const { error } = JSON.parse((event as MessageEvent<string>).data) as { error: string | null };
-      setEnded(error ?? 'The container stopped.');
-      source.close();
-    });
-    source.onerror = () => {
-      setEnded((previous) => previous ?? 'The log stream was interrupted.');
-      source.close();
-    };
-    return () => source.close();
-  }, [props.teamId, props.hostId, props.containerId]);
-  return (
-    <div className="mt-2 rounded bg-slate-900 p-3 font-mono text-xs text-slate-100" data-testid="logs-panel">
-      <pre className="max-h-64 overflow-y-auto whitespace-pre-wrap">
-        {lines.map((line) => (
-          <span key={line.seq} className={line.stream === 'stderr' ? 'text-amber-300' : undefined}>
-            {line.text}
-          </span>
-        ))}
-      </pre>
-      {ended ? <p className="mt-1 text-slate-400">{ended}</p> : null}
-    </div>
-  );
-}
-
-function DeployForm(props: { teamId: string; hostId: string; onDone: () => void }) {
-  const trpc = useTRPC();
-  const [open, setOpen] = useState(false);
-  const deploy = useMutation(
-    trpc.containers.deploy.mutationOptions({
-      onSuccess: () => {
-        setOpen(false);
-        props.onDone();
-      },
-    }),
-  );
-  if (!open)
-    return (
-      <button
-        type="button"
-        onClick={() => setOpen(true)}
-        className="mt-3 rounded border border-slate-300 px-3 py-1 text-sm hover:bg-slate-100"
-      >
-        Deploy a container
-      </button>
-    );
-  const field = 'mt-1 block w-full rounded border border-slate-300 px-2 py-1 text-sm';
-  const list = (value: FormDataEntryValue | null) =>
-    String(value ?? '')
-      .split(/[\n,]/)
-      .map((v) => v.trim())
-      .filter(Boolean);
-  return (
-    <form
-      className="mt-3 grid grid-cols-2 gap-3 rounded border border-slate-200 p-3"
-      data-testid="deploy-form"
-      onSubmit={(event) => {
-        event.preventDefault();
-        const form = new FormData(event.currentTarget);
-        const name = String(form.get('name') ?? '').trim();
-        const network = String(form.get('network') ?? '').trim();
-        const cmd = String(form.get('cmd') ?? '')
-          .trim()
-          .split(/\s+/)
-          .filter(Boolean);
-        deploy.mutate({
-          teamId: props.teamId,
-          hostId: props.hostId,
-          image: String(form.get('image') ?? ''),
-          ...(name ? { name } : {}),
-          ...(network ? { network } : {}),
-          ...(cmd.length ? { cmd } : {}),
-          ports: list(form.get('ports')),
-          env: list(form.get('env')),
-          restartPolicy: String(form.get('restartPolicy') ?? 'no') as 'no',
-        });
-      }}
-    >
-      <label className="text-sm">
-        Image
-        <input name="image" required placeholder="registry.example/app:1.2" className={field} />
-      </label>
-      <label className="text-sm">
-        Name (optional)
-        <input name="name" className={field} />
-      </label>
-      <label className="text-sm">
-        Ports (host:container, comma separated)
-        <input name="ports" placeholder="8080:80" className={field} />
-      </label>
-      <label className="text-sm">
-        Restart policy
-        <select name="restartPolicy" className={field} defaultValue="no">
-          <option value="no">no</option>
-          <option value="always">always</option>
-          <option value="unless-stopped">unless-stopped</option>
-          <option value="on-failure">on-failure</option>
-        </select>
-      </label>
-      <label className="text-sm">
-        Command (optional; arguments after the image)
-        <input name="cmd" placeholder="httpd -f -p 80" className={field} />
-      </label>
-      <label className="text-sm">
-        Network
-        <input name="network" defaultValue="bridge" className={field} />
-      </label>
-      <label className="col-span-2 text-sm">
-        Environment (KEY=value, one per line)
-        <textarea name="env" rows={2} className={field} />
-      </label>
-      <div className="col-span-2 flex items-center gap-3">
-        <button
-          type="submit"
-          disabled={deploy.isPending}
-          className="rounded bg-sky-700 px-3 py-1 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-50"
-        >
-          {deploy.isPending ? 'Deploying…' : 'Deploy'}
-        </button>
-        <button type="button" onClick={() => setOpen(false)} className="text-sm text-slate-600">
-          Cancel
-        </button>
-        {deploy.error ? (
-          <span role="alert" data-testid="deploy-error" className="text-sm text-red-700">
-            {deploy.error.message}
-          </span>
-        ) : null}
-      </div>
-    </form>
-  );
-}
+import { Badge, buttonClass, inputClass, Pager, useDebounced } from '../fleet-ui';
+import { placeholderTeam, useCurrentTeam } from '../team-context';
+import { AddHost, ContainerActions, DeployForm, LogsPanel } from './host-parts';
 
 export function HostsView() {
   const trpc = useTRPC();
   const [logsOf, setLogsOf] = useState<string | null>(null);
-  const me = useQuery(trpc.me.queryOptions());
-  const team = me.data?.teams[0];
+  const [search, setSearch] = useState('');
+  const [labels, setLabels] = useState('');
+  const [page, setPage] = useState(1);
+  const { me, team, canOperate, isAdmin } = useCurrentTeam();
+  const labelFilters = useDebounced(labels)
+    .split(',')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const hosts = useQuery({
-    ...trpc.hosts.list.queryOptions({ teamId: team?.teamId ?? placeholderTeam }),
+    ...trpc.hosts.list.queryOptions({
+      teamId: team?.teamId ?? placeholderTeam,
+      search: useDebounced(search),
+      labels: labelFilters,
+      page,
+    }),
     enabled: Boolean(team),
+    placeholderData: keepPreviousData,
     refetchInterval: 2000,
   });
   if (me.isPending || (team && hosts.isPending)) return <p className="text-slate-500">Loading…</p>;
   if (me.error || hosts.error)
     return <p role="alert">Could not load hosts: {(me.error ?? hosts.error)?.message}</p>;
   if (!team) return <p>You are not a member of any team yet.</p>;
-  const canAdd = team.role === 'owner' || team.role === 'admin';
-  const canOperate = canAdd || team.role === 'operator';
+  const filtered = Boolean(search || labelFilters.length);
+  const rows = hosts.data?.rows ?? [];
   return (
     <section>
       <h1 className="text-2xl font-semibold">Hosts</h1>
-      <p className="mt-1 text-sm text-slate-600">
-        Team {team.teamName} · your role: {team.role}
+      <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
+        Team {team.teamName} · your role: <span data-testid="my-role">{team.role}</span>
       </p>
-      <AddHost teamId={team.teamId} canAdd={canAdd} />
-      {hosts.data?.length ? (
-        <ul className="mt-6 space-y-4">
-          {hosts.data.map((host) => (
-            <li
-              key={host.id}
-              className="rounded-lg border border-slate-200 bg-white p-4"
-              data-testid={`host-${host.name}`}
-            >
-              <div className="flex items-center gap-3">
-                <span className="font-medium">{host.name}</span>
-                <span
-                  className={`rounded-full px-2 py-0.5 text-xs ${host.online ? 'bg-emerald-100 text-emerald-800' : 'bg-slate-100 text-slate-600'}`}
-                  data-testid="host-status"
-                >
-                  {host.online ? 'online' : 'offline'}
-                </span>
-                <span className="text-xs text-slate-500">
-                  {host.os ?? ''} {host.agentVersion ? `· agent ${host.agentVersion}` : ''} · {host.images}{' '}
-                  images · last seen {host.lastSeenAt ? new Date(host.lastSeenAt).toLocaleString() : 'never'}
-                </span>
-              </div>
-              {host.containers.length ? (
-                <table className="mt-3 w-full border-collapse text-left text-sm">
-                  <thead>
-                    <tr className="border-b border-slate-200 text-slate-500">
-                      <th className="py-1">Container</th>
-                      <th className="py-1">Image</th>
-                      <th className="py-1">Status</th>
-                      <th className="py-1" />
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {host.containers.map((c) => (
-                      <Fragment key={c.id}>
-                        <tr
-                          key={c.id}
-                          className="border-b border-slate-100"
-                          data-testid={`container-${c.name}`}
-                        >
-                          <td className="py-1 font-mono">{c.name}</td>
-                          <td className="py-1">{c.image}</td>
-                          <td className="py-1">{c.status}</td>
-                          <td className="flex items-center gap-2 py-1">
-                            {host.online ? (
-                              <button
-                                type="button"
-                                onClick={() => setLogsOf(logsOf === c.id ? null : c.id)}
-                                className="rounded border border-slate-300 px-2 py-0.5 text-xs hover:bg-slate-100"
-                              >
-                                {logsOf === c.id ? 'Hide logs' : 'Logs'}
-                              </button>
-                            ) : null}
-                            <ContainerActions
-                              teamId={team.teamId}
-                              hostId={host.id}
-                              containerId={c.id}
-                              state={c.state}
-                              online={host.online}
-                              canOperate={canOperate}
-                              onDone={() => void hosts.refetch()}
-                            />
-                          </td>
-                        </tr>
-                        {logsOf === c.id ? (
-                          <tr>
-                            <td colSpan={4}>
-                              <LogsPanel teamId={team.teamId} hostId={host.id} containerId={c.id} />
+      <AddHost teamId={team.teamId} canAdd={isAdmin} />
+      {rows.length || filtered ? (
+        <div className="mt-4 flex flex-wrap items-end gap-3">
+          <label className="text-sm">
+            Search
+            <input
+              type="search"
+              value={search}
+              onChange={(e) => {
+                setSearch(e.target.value);
+                setPage(1);
+              }}
+              placeholder="name or OS"
+              className={`mt-1 block w-56 ${inputClass}`}
+            />
+          </label>
+          <label className="text-sm">
+            Labels
+            <input
+              value={labels}
+              onChange={(e) => {
+                setLabels(e.target.value);
+                setPage(1);
+              }}
+              placeholder="env=prod, gpu"
+              className={`mt-1 block w-56 ${inputClass}`}
+            />
+          </label>
+        </div>
+      ) : null}
+      {rows.length ? (
+        <>
+          <ul className="mt-6 space-y-4">
+            {rows.map((host) => (
+              <li
+                key={host.id}
+                className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900"
+                data-testid={`host-${host.name}`}
+              >
+                <div className="flex flex-wrap items-center gap-3">
+                  <Link href={`/hosts/${host.id}`} className="font-medium hover:underline">
+                    {host.name}
+                  </Link>
+                  <Badge value={host.status} testId="host-status" />
+                  <span className="text-xs text-slate-500 dark:text-slate-400">
+                    {host.os ?? ''} {host.agentVersion ? `· agent ${host.agentVersion}` : ''} ·{' '}
+                    {host.containerCount} containers
+                    {host.states.running ? ` (${host.states.running} running)` : ''} · {host.images} images ·
+                    last seen {host.lastSeenAt ? new Date(host.lastSeenAt).toLocaleString() : 'never'}
+                  </span>
+                  {Object.entries(host.labels).map(([k, v]) => (
+                    <button
+                      key={k}
+                      type="button"
+                      title="Filter by this label"
+                      onClick={() => {
+                        setLabels(`${k}=${v}`);
+                        setPage(1);
+                      }}
+                      className="rounded bg-slate-100 px-1.5 text-xs dark:bg-slate-800"
+                    >
+                      {k}={v}
+                    </button>
+                  ))}
+                </div>
+                {host.containers.length ? (
+                  <table className="mt-3 w-full border-collapse text-left text-sm">
+                    <thead>
+                      <tr className="border-b border-slate-200 text-slate-500 dark:border-slate-700">
+                        <th className="py-1">Container</th>
+                        <th className="py-1">Image</th>
+                        <th className="py-1">Status</th>
+                        <th className="py-1" />
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {host.containers.map((c) => (
+                        <Fragment key={c.id}>
+                          <tr
+                            className="border-b border-slate-100 dark:border-slate-800"
+                            data-testid={`container-${c.name}`}
+                          >
+                            <td className="py-1 font-mono">{c.name}</td>
+                            <td className="py-1">{c.image}</td>
+                            <td className="py-1">{c.status}</td>
+                            <td className="flex items-center gap-2 py-1">
+                              {host.online ? (
+                                <button
+                                  type="button"
+                                  onClick={() => setLogsOf(logsOf === c.id ? null : c.id)}
+                                  className={buttonClass}
+                                >
+                                  {logsOf === c.id ? 'Hide logs' : 'Logs'}
+                                </button>
+                              ) : null}
+                              <ContainerActions
+                                teamId={team.teamId}
+                                hostId={host.id}
+                                containerId={c.id}
+                                state={c.state}
+                                online={host.online}
+                                canOperate={canOperate}
+                                onDone={() => void hosts.refetch()}
+                              />
                             </td>
                           </tr>
-                        ) : null}
-                      </Fragment>
-                    ))}
-                  </tbody>
-                </table>
-              ) : (
-                <p className="mt-2 text-sm text-slate-500">No containers.</p>
-              )}
-              {canOperate && host.online ? (
-                <DeployForm teamId={team.teamId} hostId={host.id} onDone={() => void hosts.refetch()} />
-              ) : null}
-            </li>
-          ))}
-        </ul>
+                          {logsOf === c.id ? (
+                            <tr>
+                              <td colSpan={4}>
+                                <LogsPanel teamId={team.teamId} hostId={host.id} containerId={c.id} />
+                              </td>
+                            </tr>
+                          ) : null}
+                        </Fragment>
+                      ))}
+                    </tbody>
+                  </table>
+                ) : (
+                  <p className="mt-2 text-sm text-slate-500">No containers.</p>
+                )}
+                {host.containerCount > host.containers.length ? (
+                  <p className="mt-2 text-sm">
+                    <Link href={`/hosts/${host.id}`} className="underline">
+                      All {host.containerCount} containers of {host.name}
+                    </Link>
+                  </p>
+                ) : null}
+                {canOperate && host.online ? (
+                  <DeployForm teamId={team.teamId} hostId={host.id} onDone={() => void hosts.refetch()} />
+                ) : null}
+              </li>
+            ))}
+          </ul>
+          {hosts.data ? (
+            <Pager page={page} pageSize={hosts.data.pageSize} total={hosts.data.total} onPage={setPage} />
+          ) : null}
+        </>
+      ) : filtered ? (
+        <p className="mt-6" data-testid="hosts-no-match">
+          No host matches these filters.
+        </p>
       ) : (
         <div
-          className="mt-6 rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center"
+          className="mt-6 rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center dark:border-slate-700 dark:bg-slate-900"
           data-testid="hosts-empty"
         >
           <h2 className="font-medium">No hosts yet</h2>
-          <p className="mt-2 text-sm text-slate-600">
+          <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">
             A host joins when its Berth agent enrols with this control plane.
-            {canAdd
+            {isAdmin
               ? ' Use “Add a host” above for the command to run on it.'
               : ' Ask an admin of your team to add one.'}
           </p>
