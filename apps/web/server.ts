@@ -7,6 +7,8 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import next from 'next';
 import { WebSocketServer } from 'ws';
+import { env } from './src/env';
+import { InstanceBus } from './src/server/agents/bus';
 import { gateway as agentGateway } from './src/server/agents/gateway';
 import { db } from './src/server/db';
 
@@ -18,6 +20,13 @@ async function main(): Promise<void> {
   const handle = app.getRequestHandler();
   await app.prepare();
   const gateway = agentGateway();
+  // Other instances serving the same fleet reach the agents held here (and this one theirs) through the database.
+  const bus = await InstanceBus.start({
+    databaseUrl: env().DATABASE_URL,
+    onMessage: (message) => gateway.onBusMessage(message),
+    onError: (error) => console.error(`instance bus: ${error.message}`),
+  });
+  gateway.attachBus(bus);
   const agents = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
   const server = createServer((req, res) => {
     void handle(req, res);
@@ -39,8 +48,12 @@ async function main(): Promise<void> {
     server.close();
     if (hosts.length)
       await db()
-        .host.updateMany({ where: { id: { in: hosts } }, data: { online: false } })
+        .host.updateMany({
+          where: { id: { in: hosts }, connectedInstance: bus.instanceId },
+          data: { online: false, connectedInstance: null },
+        })
         .catch(() => {});
+    await bus[Symbol.asyncDispose]();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());

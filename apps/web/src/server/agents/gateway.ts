@@ -25,6 +25,7 @@ import type { WebSocket } from 'ws';
 import { recordAudit } from '../audit';
 import { db } from '../db';
 import { applyContainerRow, replaceInventoryRows } from '../hosts/inventory-rows';
+import type { BusMessage, InstanceBus } from './bus';
 
 const helloTimeoutMs = 10_000;
 const digestIntervalMs = 60_000;
@@ -91,10 +92,65 @@ interface OpenStream {
 /** Frames of credit the control plane grants at a time: the agent sends no more until granted again. */
 const streamCredit = 64;
 
+/** Chunks a relaying instance holds for a slow reader on another instance before it gives up the stream. */
+const relayBufferChunks = 256;
+
+interface RemoteRequest {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface RemoteStream {
+  handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void };
+  holder: string;
+  received: number;
+}
+
+interface RelayedStream {
+  to: string;
+  credit: number;
+  queue: StreamChunk[];
+  abort: AbortController;
+}
+
 export class AgentGateway {
   readonly #live = new Map<string, WebSocket>();
   readonly #pending = new Map<string, Pending>();
   readonly #streams = new Map<string, OpenStream>();
+  #bus: InstanceBus | undefined;
+  /** Requests this instance sent to the instance holding the agent, by id. */
+  readonly #remoteRequests = new Map<string, RemoteRequest>();
+  /** Streams this instance reads through the instance holding the agent, by id. */
+  readonly #remoteStreams = new Map<string, RemoteStream>();
+  /** Streams this instance relays to the instance that asked for them, by id. */
+  readonly #relayed = new Map<string, RelayedStream>();
+
+  /**
+   * Joins the instances serving this fleet: agents connected elsewhere are reached through the instance
+   * holding them (see bus.ts), and this instance answers for the agents it holds.
+   */
+  attachBus(bus: InstanceBus): void {
+    this.#bus = bus;
+  }
+
+  /** Whether an agent is connected to this instance. */
+  #local(hostId: string): WebSocket | undefined {
+    const socket = this.#live.get(hostId);
+    return socket && socket.readyState === socket.OPEN ? socket : undefined;
+  }
+
+  /** The instance holding a host's agent, when it is another one. */
+  async #holder(hostId: string): Promise<string | undefined> {
+    if (!this.#bus) return undefined;
+    const host = await db().host.findUnique({
+      where: { id: hostId },
+      select: { online: true, connectedInstance: true },
+    });
+    if (!host?.online || !host.connectedInstance || host.connectedInstance === this.#bus.instanceId)
+      return undefined;
+    return host.connectedInstance;
+  }
 
   /**
    * Opens a stream (container logs) on a host's agent. Chunks arrive through `onData`; credit is granted
@@ -105,9 +161,19 @@ export class AgentGateway {
     request: StreamRequest,
     handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
     signal: AbortSignal,
+  ): Promise<void> {
+    const socket = this.#local(hostId);
+    if (!socket) return this.#openRemoteStream(hostId, request, handlers, signal);
+    this.#openLocalStream(socket, request, handlers, signal);
+    return Promise.resolve();
+  }
+
+  #openLocalStream(
+    socket: WebSocket,
+    request: StreamRequest,
+    handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
+    signal: AbortSignal,
   ): void {
-    const socket = this.#live.get(hostId);
-    if (!socket || socket.readyState !== socket.OPEN) throw new AgentUnavailableError('the host is offline');
     const streamId = randomUUID();
     let received = 0;
     this.#streams.set(streamId, {
@@ -134,10 +200,32 @@ export class AgentGateway {
   }
 
   /** Sends one command to a host's agent connected to this instance and waits for its result. */
-  request(hostId: string, command: Command, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
-    const socket = this.#live.get(hostId);
-    if (!socket || socket.readyState !== socket.OPEN)
-      return Promise.reject(new AgentUnavailableError('the host is offline'));
+  async request(hostId: string, command: Command, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
+    const socket = this.#local(hostId);
+    if (socket) return this.#localRequest(socket, command, timeoutMs);
+    const holder = await this.#holder(hostId);
+    if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
+    const bus = this.#bus;
+    const id = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#remoteRequests.delete(id);
+        reject(new AgentUnavailableError('the agent did not answer in time'));
+      }, timeoutMs + 2000);
+      this.#remoteRequests.set(id, { resolve, reject, timer });
+      bus
+        .send(holder, { kind: 'request', id, from: bus.instanceId, hostId, command, timeoutMs })
+        .catch((error: Error) => {
+          clearTimeout(timer);
+          this.#remoteRequests.delete(id);
+          reject(
+            new AgentUnavailableError(`the instance holding the agent is unreachable: ${error.message}`),
+          );
+        });
+    });
+  }
+
+  #localRequest(socket: WebSocket, command: Command, timeoutMs: number): Promise<unknown> {
     const requestId = randomUUID();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -152,13 +240,195 @@ export class AgentGateway {
   /** Ends a host's connection on this instance (it was revoked); its reconnects are refused at hello. */
   disconnect(hostId: string, reason: string): boolean {
     const socket = this.#live.get(hostId);
-    if (!socket) return false;
+    if (!socket) {
+      // Held by another instance: it closes the connection; either way the next hello is refused.
+      void this.#holder(hostId)
+        .then((holder) => {
+          if (holder && this.#bus) return this.#bus.send(holder, { kind: 'disconnect', hostId, reason });
+        })
+        .catch(() => {});
+      return false;
+    }
     send(socket, { type: 'refused', code: 'revoked', message: reason });
     socket.close(1008, 'revoked');
     return true;
   }
 
-  /** Hosts connected to this instance (for tests and, later, request routing). */
+  /** Reads a stream through the instance holding the agent; chunks come back with credit granted by us. */
+  async #openRemoteStream(
+    hostId: string,
+    request: StreamRequest,
+    handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const holder = await this.#holder(hostId);
+    if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
+    const bus = this.#bus;
+    const id = randomUUID();
+    this.#remoteStreams.set(id, { handlers, holder, received: 0 });
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (this.#remoteStreams.delete(id))
+          void bus.send(holder, { kind: 'stream.close', id }).catch(() => {});
+      },
+      { once: true },
+    );
+    await bus.send(holder, { kind: 'stream.open', id, from: bus.instanceId, hostId, request });
+  }
+
+  /** Messages from the other instances: requests and streams for agents held here, and their answers. */
+  onBusMessage(message: BusMessage): void {
+    const bus = this.#bus;
+    if (!bus) return;
+    switch (message.kind) {
+      case 'request': {
+        const socket = this.#local(message.hostId);
+        const reply = (result: Extract<BusMessage, { kind: 'result' }>) =>
+          void bus.send(message.from, result).catch(() => {});
+        if (!socket) {
+          reply({
+            kind: 'result',
+            id: message.id,
+            ok: false,
+            error: { unavailable: true, code: 'offline', message: 'the host is offline' },
+          });
+          return;
+        }
+        this.#localRequest(socket, message.command, message.timeoutMs).then(
+          (result) => reply({ kind: 'result', id: message.id, ok: true, result }),
+          (error: Error) =>
+            reply({
+              kind: 'result',
+              id: message.id,
+              ok: false,
+              error: {
+                unavailable: error instanceof AgentUnavailableError,
+                code: error instanceof AgentCommandError ? error.code : 'unavailable',
+                message: error.message,
+              },
+            }),
+        );
+        return;
+      }
+      case 'result': {
+        const pending = this.#remoteRequests.get(message.id);
+        if (!pending) return;
+        this.#remoteRequests.delete(message.id);
+        clearTimeout(pending.timer);
+        if (message.ok) pending.resolve(message.result);
+        else if (message.error?.unavailable) pending.reject(new AgentUnavailableError(message.error.message));
+        else
+          pending.reject(
+            new AgentCommandError(
+              message.error?.code ?? 'failed',
+              message.error?.message ?? 'the command failed',
+            ),
+          );
+        return;
+      }
+      case 'stream.open': {
+        const socket = this.#local(message.hostId);
+        if (!socket) {
+          void bus
+            .send(message.from, { kind: 'stream.end', id: message.id, error: 'the host is offline' })
+            .catch(() => {});
+          return;
+        }
+        const relay: RelayedStream = {
+          to: message.from,
+          credit: streamCredit,
+          queue: [],
+          abort: new AbortController(),
+        };
+        this.#relayed.set(message.id, relay);
+        const forward = () => this.#forward(bus, message.id, relay);
+        this.#openLocalStream(
+          socket,
+          message.request,
+          {
+            onData: (chunk) => {
+              relay.queue.push(chunk);
+              forward();
+              if (relay.queue.length > relayBufferChunks) {
+                // The reader on the other instance stopped taking chunks: end the stream rather than hold more.
+                relay.abort.abort();
+                this.#relayed.delete(message.id);
+                void bus
+                  .send(relay.to, {
+                    kind: 'stream.end',
+                    id: message.id,
+                    error: 'the reader fell too far behind',
+                  })
+                  .catch(() => {});
+              }
+            },
+            onEnd: (error) => {
+              if (!this.#relayed.delete(message.id)) return;
+              forward();
+              void bus
+                .send(relay.to, { kind: 'stream.end', id: message.id, ...(error ? { error } : {}) })
+                .catch(() => {});
+            },
+          },
+          relay.abort.signal,
+        );
+        return;
+      }
+      case 'stream.data': {
+        const stream = this.#remoteStreams.get(message.id);
+        if (!stream) return;
+        stream.handlers.onData({ stream: message.stream, data: Buffer.from(message.data, 'base64') });
+        if (++stream.received % (streamCredit / 2) === 0)
+          void bus
+            .send(stream.holder, { kind: 'stream.credit', id: message.id, credit: streamCredit / 2 })
+            .catch(() => {});
+        return;
+      }
+      case 'stream.end': {
+        const stream = this.#remoteStreams.get(message.id);
+        if (!stream) return;
+        this.#remoteStreams.delete(message.id);
+        stream.handlers.onEnd(message.error);
+        return;
+      }
+      case 'stream.credit': {
+        const relay = this.#relayed.get(message.id);
+        if (!relay) return;
+        relay.credit += message.credit;
+        this.#forward(bus, message.id, relay);
+        return;
+      }
+      case 'stream.close': {
+        const relay = this.#relayed.get(message.id);
+        if (!relay) return;
+        this.#relayed.delete(message.id);
+        relay.abort.abort();
+        return;
+      }
+      case 'disconnect':
+        if (this.#live.has(message.hostId)) this.disconnect(message.hostId, message.reason);
+        return;
+    }
+  }
+
+  /** Sends a relayed stream's queued chunks as far as the reader's credit goes. */
+  #forward(bus: InstanceBus, id: string, relay: RelayedStream): void {
+    while (relay.credit > 0 && relay.queue.length > 0) {
+      const chunk = relay.queue.shift() as StreamChunk;
+      relay.credit--;
+      void bus
+        .send(relay.to, {
+          kind: 'stream.data',
+          id,
+          stream: chunk.stream,
+          data: chunk.data.toString('base64'),
+        })
+        .catch(() => {});
+    }
+  }
+
+  /** Hosts connected to this instance. */
   connected(): string[] {
     return [...this.#live.keys()];
   }
@@ -210,9 +480,14 @@ export class AgentGateway {
       void queue.then(async () => {
         if (phase.kind !== 'online') return;
         const hostId = phase.hostId;
-        if (this.#live.get(hostId) === socket) this.#live.delete(hostId);
+        if (this.#live.get(hostId) !== socket) return;
+        this.#live.delete(hostId);
+        // The agent may already be back on another instance: only the instance holding it marks it offline.
         await db()
-          .host.update({ where: { id: hostId }, data: { online: false, lastSeenAt: new Date() } })
+          .host.updateMany({
+            where: { id: hostId, connectedInstance: this.#bus?.instanceId ?? null },
+            data: { online: false, connectedInstance: null, lastSeenAt: new Date() },
+          })
           .catch(() => {});
       });
     });
@@ -277,7 +552,12 @@ export class AgentGateway {
       this.#live.set(host.id, socket);
       await db().host.update({
         where: { id: host.id },
-        data: { online: true, lastSeenAt: new Date(), agentVersion: phase.agentVersion },
+        data: {
+          online: true,
+          lastSeenAt: new Date(),
+          agentVersion: phase.agentVersion,
+          connectedInstance: this.#bus?.instanceId ?? null,
+        },
       });
       await recordAudit({ action: 'agent.connected', teamId: host.teamId, target: host.id, ip });
       send(socket, {

@@ -12,21 +12,27 @@ export async function containerLogStream(
   if (!host) throw new HostNotFoundError('No such host in this team.');
   const encoder = new TextEncoder();
   return new ReadableStream<Uint8Array>({
-    start(controller) {
+    async start(controller) {
       const event = (name: string, data: unknown) =>
         controller.enqueue(encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`));
-      gateway().openStream(
-        host.id,
-        { kind: 'logs', containerId: input.containerId, tail: input.tail, follow: true, timestamps: false },
-        {
-          onData: (chunk) => event('line', { stream: chunk.stream, text: chunk.data.toString('utf8') }),
-          onEnd: (error) => {
-            event('end', { error: error ?? null });
-            controller.close();
+      await gateway()
+        .openStream(
+          host.id,
+          { kind: 'logs', containerId: input.containerId, tail: input.tail, follow: true, timestamps: false },
+          {
+            onData: (chunk) => event('line', { stream: chunk.stream, text: chunk.data.toString('utf8') }),
+            onEnd: (error) => {
+              event('end', { error: error ?? null });
+              controller.close();
+            },
           },
-        },
-        signal,
-      );
+          signal,
+        )
+        .catch((error: Error) => {
+          // Offline, or the instance holding the agent is unreachable: said in the stream, as a late end.
+          event('end', { error: error.message });
+          controller.close();
+        });
     },
   });
 }

@@ -1,0 +1,229 @@
+/**
+ * Two control-plane instances over one real PostgreSQL, each with its own agent WebSocket endpoint and its own
+ * bus: an agent (the real link client, over a real WebSocket) connected to instance A is driven from instance
+ * B, whose requests, log streams and revocations travel through LISTEN/NOTIFY, never through memory.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlPlaneLink, type LinkBackend } from '@berth/agent/link/client';
+import { AgentIdentity } from '@berth/agent/link/identity';
+import type { Command, EngineFacts } from '@berth/agent/protocol/messages';
+import { seedTeam } from '@berth/db/seed';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
+import type { InstanceBus } from './bus';
+import type { AgentGateway } from './gateway';
+
+interface Instance {
+  gateway: AgentGateway;
+  bus: InstanceBus;
+  url: string;
+  close(): Promise<void>;
+}
+
+const facts: EngineFacts = {
+  hostname: 'bt-routed',
+  os: 'Debian',
+  kernel: '6',
+  arch: 'x64',
+  cpus: 2,
+  memoryBytes: 1024,
+  runtimes: {},
+  agentVersion: 'test',
+};
+
+describe('several control-plane instances serve one fleet', () => {
+  let cp: ControlPlaneHarness;
+  let a: Instance;
+  let b: Instance;
+  let root: string;
+  const executed: Command[] = [];
+  const streamsClosed: string[] = [];
+
+  async function instance(): Promise<Instance> {
+    const { AgentGateway } = await import('./gateway');
+    const { InstanceBus } = await import('./bus');
+    const gateway = new AgentGateway();
+    const bus = await InstanceBus.start({
+      databaseUrl: process.env.DATABASE_URL as string,
+      onMessage: (message) => gateway.onBusMessage(message),
+    });
+    gateway.attachBus(bus);
+    const sockets = new WebSocketServer({ noServer: true });
+    const server: Server = createServer();
+    server.on('upgrade', (req, socket, head) =>
+      sockets.handleUpgrade(req, socket, head, (ws) => gateway.handle(ws, '127.0.0.1')),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      gateway,
+      bus,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async close() {
+        for (const ws of sockets.clients) ws.terminate();
+        await new Promise((r) => server.close(r));
+        await bus[Symbol.asyncDispose]();
+      },
+    };
+  }
+
+  const backend: LinkBackend = {
+    facts: async () => facts,
+    inventory: async () => ({ facts, containers: [], images: [], volumes: [], networks: [] }),
+    async *deltas(signal) {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    },
+    async execute(command) {
+      executed.push(command);
+      if (command.kind === 'container.inspect')
+        return { Id: command.containerId, padding: 'x'.repeat(20_000) };
+      if (command.kind === 'container.kill')
+        throw Object.assign(new Error('No such container: gone'), { code: 'not_found' });
+      return { done: command.kind };
+    },
+    async openStream(request, sink, signal) {
+      for (let i = 0; i < 150 && !signal.aborted; i++)
+        await sink.write({ stream: i % 2 ? 'stderr' : 'stdout', data: Buffer.from(`line ${i}\n`) });
+      if (request.kind === 'logs' && request.follow)
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      if (signal.aborted) streamsClosed.push(request.kind === 'logs' ? request.containerId : 'exec');
+      return {};
+    },
+  };
+
+  beforeAll(async () => {
+    cp = await startControlPlane('routing');
+    root = await mkdtemp(join(tmpdir(), 'bt-routing-'));
+    a = await instance();
+    b = await instance();
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await cp?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  async function connectAgent(
+    to: Instance,
+    existing?: { hostId: string; dir: string },
+  ): Promise<{ hostId: string; dir: string; link: ControlPlaneLink }> {
+    const prisma = cp.db.db();
+    const dir = existing?.dir ?? (await mkdtemp(join(root, 'agent-')));
+    const identity = await AgentIdentity.load(dir);
+    let hostId = existing?.hostId;
+    if (!hostId) {
+      const team = await seedTeam(prisma);
+      const host = await prisma.host.create({
+        data: { teamId: team.id, name: `bt-routed-${team.id.slice(0, 8)}`, publicKey: identity.publicKey },
+      });
+      hostId = host.id;
+    }
+    const link = new ControlPlaneLink({
+      controlPlane: to.url,
+      hostId,
+      identity,
+      backend,
+      log: pino({ level: 'silent' }),
+      agentVersion: 'test',
+    }).start();
+    const id = hostId;
+    await expect.poll(() => to.gateway.connected().includes(id), { timeout: 10_000 }).toBe(true);
+    return { hostId, dir, link };
+  }
+
+  it('routes requests, large results and command errors from the instance without the agent', async () => {
+    const { hostId, link } = await connectAgent(a);
+    try {
+      const row = await cp.db.db().host.findUniqueOrThrow({ where: { id: hostId } });
+      expect(row).toMatchObject({ online: true, connectedInstance: a.bus.instanceId });
+      expect(b.gateway.connected()).not.toContain(hostId);
+
+      const id = 'f'.repeat(64);
+      expect(await b.gateway.request(hostId, { kind: 'container.restart', containerId: id })).toEqual({
+        done: 'container.restart',
+      });
+      expect(executed.at(-1)).toMatchObject({ kind: 'container.restart', containerId: id });
+      // Over NOTIFY's 8000 bytes: parked in instance_message, taken out by the receiver.
+      const inspected = (await b.gateway.request(hostId, { kind: 'container.inspect', containerId: id })) as {
+        padding: string;
+      };
+      expect(inspected.padding).toHaveLength(20_000);
+      expect(await cp.db.db().instanceMessage.count()).toBe(0);
+      await expect(
+        b.gateway.request(hostId, { kind: 'container.kill', containerId: id }),
+      ).rejects.toMatchObject({
+        name: 'AgentCommandError',
+        code: 'not_found',
+        message: 'No such container: gone',
+      });
+    } finally {
+      await link.close();
+    }
+    await expect
+      .poll(async () => (await cp.db.db().host.findUniqueOrThrow({ where: { id: hostId } })).online)
+      .toBe(false);
+    await expect(
+      b.gateway.request(hostId, { kind: 'container.start', containerId: 'a'.repeat(64) }),
+    ).rejects.toMatchObject({ name: 'AgentUnavailableError' });
+  });
+
+  it('relays a log stream with credit, in order, and closing it on the reading instance ends it on the agent', async () => {
+    const { hostId, link } = await connectAgent(a);
+    try {
+      const lines: string[] = [];
+      const controller = new AbortController();
+      let ended: string | undefined | null = null;
+      await b.gateway.openStream(
+        hostId,
+        { kind: 'logs', containerId: 'c'.repeat(64), tail: 200, follow: true, timestamps: false },
+        {
+          onData: (chunk) => lines.push(`${chunk.stream}:${chunk.data.toString().trim()}`),
+          onEnd: (error) => {
+            ended = error;
+          },
+        },
+        controller.signal,
+      );
+      await expect.poll(() => lines.length, { timeout: 10_000 }).toBe(150);
+      expect(lines.slice(0, 3)).toEqual(['stdout:line 0', 'stderr:line 1', 'stdout:line 2']);
+      expect(lines.at(-1)).toBe('stderr:line 149');
+      expect(ended).toBeNull();
+      controller.abort();
+      await expect.poll(() => streamsClosed.includes('c'.repeat(64)), { timeout: 10_000 }).toBe(true);
+    } finally {
+      await link.close();
+    }
+  });
+
+  it('the agent moving to the other instance is not marked offline by the one it left; revocation reaches it', async () => {
+    const first = await connectAgent(a);
+    const second = await connectAgent(b, first);
+    const prisma = cp.db.db();
+    try {
+      await first.link.close();
+      await expect.poll(() => a.gateway.connected().includes(first.hostId)).toBe(false);
+      // A's goodbye came after B's welcome: the host stays online, held by B.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await prisma.host.findUniqueOrThrow({ where: { id: first.hostId } })).toMatchObject({
+        online: true,
+        connectedInstance: b.bus.instanceId,
+      });
+      expect(
+        await a.gateway.request(first.hostId, { kind: 'container.stop', containerId: 'd'.repeat(64) }),
+      ).toEqual({ done: 'container.stop' });
+      await prisma.host.update({ where: { id: first.hostId }, data: { revokedAt: new Date() } });
+      expect(a.gateway.disconnect(first.hostId, 'revoked in a test')).toBe(false);
+      await expect.poll(() => b.gateway.connected().includes(first.hostId), { timeout: 10_000 }).toBe(false);
+      await expect.poll(() => second.link.state, { timeout: 10_000 }).toBe('refused');
+    } finally {
+      await first.link.close();
+      await second.link.close();
+    }
+  });
+});
