@@ -10,6 +10,18 @@ export function toTRPCError(error: unknown): TRPCError {
   switch (e.name) {
     case 'HostNotFoundError':
       return new TRPCError({ code: 'NOT_FOUND', message: e.message ?? 'not found' });
+    case 'TeamRuleError':
+      return new TRPCError({
+        code:
+          e.code === 'not_found'
+            ? 'NOT_FOUND'
+            : e.code === 'forbidden'
+              ? 'FORBIDDEN'
+              : e.code === 'gone'
+                ? 'PRECONDITION_FAILED'
+                : 'CONFLICT',
+        message: e.message ?? 'refused',
+      });
     case 'HostNameTakenError':
       return new TRPCError({ code: 'CONFLICT', message: e.message ?? 'the name is taken' });
     case 'AgentUnavailableError':

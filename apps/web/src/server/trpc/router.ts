@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { auditListInput } from '../audit-log/schemas';
 import { listAudit } from '../audit-log/service';
 import { deployContainer, runBulkAction, runContainerAction } from '../containers/actions';
@@ -32,14 +33,93 @@ import { registryRemoveInput, registrySaveInput } from '../registries/schemas';
 import { listRegistries, removeRegistry, saveRegistry } from '../registries/service';
 import { sshInstallRouter } from '../ssh-install/router';
 import { membershipsOf } from '../teams/membership';
+import {
+  invitationIdInput,
+  invitationSchema,
+  invitationSignUpInput,
+  invitationToken,
+  inviteInput,
+  memberInput,
+  memberSchema,
+  setRoleInput,
+  teamCreateInput,
+} from '../teams/schemas';
+import {
+  acceptInvitation,
+  createInvitation,
+  createTeam,
+  listInvitations,
+  listMembers,
+  peekInvitation,
+  removeMember,
+  setMemberRole,
+  signUpWithInvitation,
+  withdrawInvitation,
+} from '../teams/service';
 import { toTRPCError } from './errors';
-import { protectedProcedure, router, teamProcedure } from './init';
+import { protectedProcedure, publicProcedure, router, teamProcedure } from './init';
+
+/** Runs a domain call, turning its coded errors into transport errors (see errors.ts). */
+async function domain<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw toTRPCError(error);
+  }
+}
 
 export const appRouter = router({
   me: protectedProcedure.query(async ({ ctx }) => ({
     user: { id: ctx.user.id, name: ctx.user.name, email: ctx.user.email },
     teams: await membershipsOf(ctx.user.id),
   })),
+  teams: router({
+    create: protectedProcedure
+      .input(teamCreateInput)
+      .mutation(({ ctx, input }) => createTeam(input.name, ctx.user.id)),
+    members: teamProcedure('viewer')
+      .output(z.array(memberSchema))
+      .query(({ ctx }) => listMembers(ctx.teamId)),
+    invitations: teamProcedure('admin')
+      .output(z.array(invitationSchema))
+      .query(({ ctx }) => listInvitations(ctx.teamId)),
+    invite: teamProcedure('admin')
+      .input(inviteInput)
+      .mutation(({ ctx, input }) =>
+        domain(() => createInvitation(ctx.teamId, { userId: ctx.user.id, role: ctx.role }, input)),
+      ),
+    withdrawInvitation: teamProcedure('admin')
+      .input(invitationIdInput)
+      .mutation(({ ctx, input }) =>
+        domain(() => withdrawInvitation(ctx.teamId, input.invitationId, ctx.user.id)),
+      ),
+    setRole: teamProcedure('admin')
+      .input(setRoleInput)
+      .mutation(({ ctx, input }) =>
+        domain(() =>
+          setMemberRole(ctx.teamId, { userId: ctx.user.id, role: ctx.role }, input.userId, input.role),
+        ),
+      ),
+    removeMember: teamProcedure('admin')
+      .input(memberInput)
+      .mutation(({ ctx, input }) =>
+        domain(() => removeMember(ctx.teamId, { userId: ctx.user.id, role: ctx.role }, input.userId)),
+      ),
+    leave: teamProcedure('viewer').mutation(({ ctx }) =>
+      domain(() => removeMember(ctx.teamId, { userId: ctx.user.id, role: ctx.role }, ctx.user.id)),
+    ),
+  }),
+  invitations: router({
+    peek: publicProcedure
+      .input(z.object({ token: invitationToken }))
+      .query(async ({ input }) => (await peekInvitation(input.token)) ?? { state: 'unknown' as const }),
+    accept: protectedProcedure
+      .input(z.object({ token: invitationToken }))
+      .mutation(({ ctx, input }) => domain(() => acceptInvitation(input.token, ctx.user.id))),
+    signUp: publicProcedure
+      .input(invitationSignUpInput)
+      .mutation(({ ctx, input }) => domain(() => signUpWithInvitation(input, ctx.headers))),
+  }),
   containers: router({
     list: teamProcedure('viewer')
       .input(fleetListInput)
