@@ -1,0 +1,5 @@
+import { TeamView } from './team-view';
+
+export default function TeamPage() {
+  return <TeamView />;
+}
