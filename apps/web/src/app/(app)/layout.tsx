@@ -13,6 +13,7 @@ const links = [
   ['/containers', 'Containers'],
   ['/images', 'Images'],
   ['/registries', 'Registries'],
+  ['/team', 'Team'],
   ['/audit', 'Audit'],
 ] as const;
 
