@@ -11,6 +11,7 @@ import { env } from './src/env';
 import { InstanceBus } from './src/server/agents/bus';
 import { gateway as agentGateway } from './src/server/agents/gateway';
 import { db } from './src/server/db';
+import { startOperations } from './src/server/operations/service';
 
 const port = Number(process.env.PORT ?? 3000);
 const dir = fileURLToPath(new URL('.', import.meta.url));
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
     onError: (error) => console.error(`instance bus: ${error.message}`),
   });
   gateway.attachBus(bus);
+  // Commands an agent has not answered yet are sent again when it is back; past their deadline they time out.
+  const stopOperations = startOperations(gateway);
   const agents = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
   const server = createServer((req, res) => {
     void handle(req, res);
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
           data: { online: false, connectedInstance: null },
         })
         .catch(() => {});
+    stopOperations();
     await bus[Symbol.asyncDispose]();
     process.exit(0);
   };

@@ -57,8 +57,17 @@ function applyDelta(inventory: Inventory, frame: Extract<AgentFrame, { type: 'ev
   };
 }
 
+/** Why an agent could not answer: never reached, gone before answering, or silent past the deadline. */
+export type UnavailableReason = 'offline' | 'disconnected' | 'timeout';
+
 export class AgentUnavailableError extends Error {
   override readonly name = 'AgentUnavailableError';
+  constructor(
+    message: string,
+    readonly reason: UnavailableReason = 'offline',
+  ) {
+    super(message);
+  }
 }
 
 export class AgentCommandError extends Error {
@@ -134,6 +143,18 @@ export class AgentGateway {
     this.#bus = bus;
   }
 
+  #onlineListeners: Array<(hostId: string) => void> = [];
+
+  /** Called each time an agent is welcomed on this instance (operations are redelivered then). */
+  onAgentOnline(listener: (hostId: string) => void): void {
+    this.#onlineListeners.push(listener);
+  }
+
+  /** The id of this instance on the bus, when it has one. */
+  get instanceId(): string | undefined {
+    return this.#bus?.instanceId;
+  }
+
   /** Whether an agent is connected to this instance. */
   #local(hostId: string): WebSocket | undefined {
     const socket = this.#live.get(hostId);
@@ -200,17 +221,23 @@ export class AgentGateway {
   }
 
   /** Sends one command to a host's agent connected to this instance and waits for its result. */
-  async request(hostId: string, command: Command, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
+  async request(
+    hostId: string,
+    command: Command,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+    requestId: string = randomUUID(),
+  ): Promise<unknown> {
     const socket = this.#local(hostId);
-    if (socket) return this.#localRequest(socket, command, timeoutMs);
+    if (socket) return this.#localRequest(socket, command, timeoutMs, requestId);
     const holder = await this.#holder(hostId);
     if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
     const bus = this.#bus;
-    const id = randomUUID();
+    // The agent sees this id too (a repeated delivery of it is answered, not run again).
+    const id = requestId;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#remoteRequests.delete(id);
-        reject(new AgentUnavailableError('the agent did not answer in time'));
+        reject(new AgentUnavailableError('the agent did not answer in time', 'timeout'));
       }, timeoutMs + 2000);
       this.#remoteRequests.set(id, { resolve, reject, timer });
       bus
@@ -225,12 +252,11 @@ export class AgentGateway {
     });
   }
 
-  #localRequest(socket: WebSocket, command: Command, timeoutMs: number): Promise<unknown> {
-    const requestId = randomUUID();
+  #localRequest(socket: WebSocket, command: Command, timeoutMs: number, requestId: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
-        reject(new AgentUnavailableError('the agent did not answer in time'));
+        reject(new AgentUnavailableError('the agent did not answer in time', 'timeout'));
       }, timeoutMs);
       this.#pending.set(requestId, { socket, resolve, reject, timer });
       send(socket, { type: 'request', requestId, command });
@@ -295,7 +321,7 @@ export class AgentGateway {
           });
           return;
         }
-        this.#localRequest(socket, message.command, message.timeoutMs).then(
+        this.#localRequest(socket, message.command, message.timeoutMs, message.id).then(
           (result) => reply({ kind: 'result', id: message.id, ok: true, result }),
           (error: Error) =>
             reply({
@@ -304,7 +330,12 @@ export class AgentGateway {
               ok: false,
               error: {
                 unavailable: error instanceof AgentUnavailableError,
-                code: error instanceof AgentCommandError ? error.code : 'unavailable',
+                code:
+                  error instanceof AgentCommandError
+                    ? error.code
+                    : error instanceof AgentUnavailableError
+                      ? error.reason
+                      : 'failed',
                 message: error.message,
               },
             }),
@@ -317,7 +348,10 @@ export class AgentGateway {
         this.#remoteRequests.delete(message.id);
         clearTimeout(pending.timer);
         if (message.ok) pending.resolve(message.result);
-        else if (message.error?.unavailable) pending.reject(new AgentUnavailableError(message.error.message));
+        else if (message.error?.unavailable)
+          pending.reject(
+            new AgentUnavailableError(message.error.message, unavailableReason(message.error.code)),
+          );
         else
           pending.reject(
             new AgentCommandError(
@@ -475,7 +509,9 @@ export class AgentGateway {
         if (pending.socket === socket) {
           clearTimeout(pending.timer);
           this.#pending.delete(id);
-          pending.reject(new AgentUnavailableError('the agent disconnected before answering'));
+          pending.reject(
+            new AgentUnavailableError('the agent disconnected before answering', 'disconnected'),
+          );
         }
       void queue.then(async () => {
         if (phase.kind !== 'online') return;
@@ -566,6 +602,7 @@ export class AgentGateway {
         updateAvailable: protocolCompatibility(PROTOCOL_VERSION) === 'update_available',
         digestIntervalMs,
       });
+      for (const listener of this.#onlineListeners) listener(host.id);
       return { kind: 'online', hostId: host.id };
     }
     await this.#online(socket, phase.hostId, frame);
@@ -644,6 +681,10 @@ export class AgentGateway {
         return;
     }
   }
+}
+
+function unavailableReason(code: string): UnavailableReason {
+  return code === 'timeout' || code === 'disconnected' ? code : 'offline';
 }
 
 const holder = globalThis as unknown as { berthGateway?: AgentGateway };

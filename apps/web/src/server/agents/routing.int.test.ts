@@ -4,8 +4,6 @@
  * B, whose requests, log streams and revocations travel through LISTEN/NOTIFY, never through memory.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlaneLink, type LinkBackend } from '@berth/agent/link/client';
@@ -14,17 +12,10 @@ import type { Command, EngineFacts } from '@berth/agent/protocol/messages';
 import { seedTeam } from '@berth/db/seed';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
-import type { InstanceBus } from './bus';
-import type { AgentGateway } from './gateway';
+import { type GatewayInstance, startGatewayInstance } from './testing';
 
-interface Instance {
-  gateway: AgentGateway;
-  bus: InstanceBus;
-  url: string;
-  close(): Promise<void>;
-}
+type Instance = GatewayInstance;
 
 const facts: EngineFacts = {
   hostname: 'bt-routed',
@@ -44,33 +35,6 @@ describe('several control-plane instances serve one fleet', () => {
   let root: string;
   const executed: Command[] = [];
   const streamsClosed: string[] = [];
-
-  async function instance(): Promise<Instance> {
-    const { AgentGateway } = await import('./gateway');
-    const { InstanceBus } = await import('./bus');
-    const gateway = new AgentGateway();
-    const bus = await InstanceBus.start({
-      databaseUrl: process.env.DATABASE_URL as string,
-      onMessage: (message) => gateway.onBusMessage(message),
-    });
-    gateway.attachBus(bus);
-    const sockets = new WebSocketServer({ noServer: true });
-    const server: Server = createServer();
-    server.on('upgrade', (req, socket, head) =>
-      sockets.handleUpgrade(req, socket, head, (ws) => gateway.handle(ws, '127.0.0.1')),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return {
-      gateway,
-      bus,
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      async close() {
-        for (const ws of sockets.clients) ws.terminate();
-        await new Promise((r) => server.close(r));
-        await bus[Symbol.asyncDispose]();
-      },
-    };
-  }
 
   const backend: LinkBackend = {
     facts: async () => facts,
@@ -99,8 +63,8 @@ describe('several control-plane instances serve one fleet', () => {
   beforeAll(async () => {
     cp = await startControlPlane('routing');
     root = await mkdtemp(join(tmpdir(), 'bt-routing-'));
-    a = await instance();
-    b = await instance();
+    a = await startGatewayInstance();
+    b = await startGatewayInstance();
   });
   afterAll(async () => {
     await a?.close();

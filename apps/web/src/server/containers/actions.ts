@@ -1,9 +1,9 @@
 /** Container actions (start … remove) on the team's hosts, through each host's agent, one or a selection. */
-import { type Command, containerSummarySchema } from '@berth/agent/protocol/messages';
-import { gateway } from '../agents/gateway';
+import { type Command, containerSummarySchema, REQUEST_TIMEOUT_MS } from '@berth/agent/protocol/messages';
 import { recordAudit } from '../audit';
 import { db } from '../db';
 import { applyContainerRow } from '../hosts/inventory-rows';
+import { runOperation } from '../operations/service';
 import { credentialsForImage } from '../registries/service';
 import type { BulkActionInput, BulkActionResult, ContainerActionInput, DeployInput } from './schemas';
 
@@ -49,7 +49,14 @@ export async function runContainerAction(input: ContainerActionInput, userId: st
   });
   if (!host) throw new HostNotFoundError('No such host in this team.');
   try {
-    const result = await gateway().request(host.id, command(input));
+    const result = await runOperation({
+      teamId: host.teamId,
+      hostId: host.id,
+      userId,
+      command: command(input),
+      target: input.containerId,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
     await recordOutcome(host.id, host.teamId, input, result);
     await recordAudit({
       action: `container.${input.action}`,
@@ -111,9 +118,13 @@ export async function deployContainer(input: DeployInput, userId: string): Promi
   // The team's saved credentials for the image's registry travel in this one command, never stored on the host.
   const auth = await credentialsForImage(input.teamId, input.image);
   try {
-    const result = (await gateway().request(
-      host.id,
-      {
+    const result = (await runOperation({
+      teamId: host.teamId,
+      hostId: host.id,
+      userId,
+      target: input.image,
+      timeoutMs: 5 * 60_000,
+      command: {
         kind: 'container.deploy',
         ...(auth ? { auth } : {}),
         image: input.image,
@@ -126,8 +137,7 @@ export async function deployContainer(input: DeployInput, userId: string): Promi
         restartPolicy: input.restartPolicy,
         labels: {},
       },
-      5 * 60_000,
-    )) as { id?: string } | undefined;
+    })) as { id?: string } | undefined;
     await audit(true);
     return { id: result?.id ?? null };
   } catch (error) {

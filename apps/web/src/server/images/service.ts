@@ -1,10 +1,11 @@
 /** Images across the team's hosts (from the inventory rows), and removing one image from one host. */
+import { REQUEST_TIMEOUT_MS } from '@berth/agent/protocol/messages';
 import { Prisma } from '@berth/db/client';
-import { gateway } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { HostNotFoundError } from '../containers/actions';
 import { likePattern } from '../containers/fleet';
 import { db } from '../db';
+import { runOperation } from '../operations/service';
 import type { ImageList, ImageListInput, ImageRemoveInput } from './schemas';
 
 const orderColumns = {
@@ -83,7 +84,14 @@ export async function removeImage(input: ImageRemoveInput, userId: string): Prom
       detail: { host: host.name, force: input.force, ok, ...(error ? { error: error.slice(0, 500) } : {}) },
     });
   try {
-    await gateway().request(host.id, { kind: 'image.remove', reference: input.imageId, force: input.force });
+    await runOperation({
+      teamId: host.teamId,
+      hostId: host.id,
+      userId,
+      command: { kind: 'image.remove', reference: input.imageId, force: input.force },
+      target: input.imageId,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
   } catch (error) {
     await audit(false, (error as Error).message);
     throw error;

@@ -29,6 +29,8 @@ import {
 } from '../hosts/service';
 import { imageListInput, imageListOutput, imageRemoveInput } from '../images/schemas';
 import { listFleetImages, removeImage } from '../images/service';
+import { operationListInput, operationListSchema } from '../operations/schemas';
+import { listOperations } from '../operations/service';
 import { registryRemoveInput, registrySaveInput } from '../registries/schemas';
 import { listRegistries, removeRegistry, saveRegistry } from '../registries/service';
 import { sshInstallRouter } from '../ssh-install/router';
@@ -162,6 +164,12 @@ export const appRouter = router({
           throw toTRPCError(error);
         }
       }),
+  }),
+  operations: router({
+    list: teamProcedure('viewer')
+      .input(operationListInput)
+      .output(operationListSchema)
+      .query(({ ctx, input }) => listOperations({ ...input, teamId: ctx.teamId })),
   }),
   audit: router({
     list: teamProcedure('admin')

@@ -32,6 +32,7 @@ const required: Record<string, Required> = {
   'containers.action': 'operator',
   'images.list': 'viewer',
   'images.remove': 'operator',
+  'operations.list': 'viewer',
   'audit.list': 'admin',
   'registries.list': 'viewer',
   'registries.save': 'admin',
