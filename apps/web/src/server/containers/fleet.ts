@@ -49,8 +49,11 @@ export async function listFleetContainers(input: FleetListInput): Promise<FleetL
   if (input.hostId) where.push(Prisma.sql`c."hostId" = ${input.hostId}`);
   if (input.search) {
     const pattern = likePattern(input.search);
+    // Every branch on the container row itself (the host's name through the ids of the hosts it matches), so
+    // PostgreSQL can OR the trigram indexes on name and image with the primary key instead of scanning.
     where.push(
-      Prisma.sql`(c."name" ILIKE ${pattern} OR c."image" ILIKE ${pattern} OR h."name" ILIKE ${pattern})`,
+      Prisma.sql`(c."name" ILIKE ${pattern} OR c."image" ILIKE ${pattern} OR c."hostId" = ANY(ARRAY(
+        SELECT m."id" FROM "host" m WHERE m."teamId" = ${input.teamId} AND m."name" ILIKE ${pattern})))`,
     );
   }
   if (input.states.length > 0) where.push(Prisma.sql`c."state" = ANY(${input.states}::text[])`);
