@@ -14,6 +14,9 @@ const stateColours: Record<string, string> = {
   offline: 'bg-slate-200 text-slate-700 dark:bg-slate-700 dark:text-slate-200',
   revoked: 'bg-red-100 text-red-800 dark:bg-red-900/60 dark:text-red-200',
   'never connected': 'bg-slate-100 text-slate-600 dark:bg-slate-800 dark:text-slate-300',
+  succeeded: 'bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200',
+  failed: 'bg-red-100 text-red-800 dark:bg-red-900/60 dark:text-red-200',
+  'timed out': 'bg-amber-100 text-amber-800 dark:bg-amber-900/60 dark:text-amber-200',
 };
 
 export function Badge({ value, testId }: { value: string; testId?: string }) {

@@ -14,6 +14,7 @@ const links = [
   ['/images', 'Images'],
   ['/registries', 'Registries'],
   ['/team', 'Team'],
+  ['/operations', 'Operations'],
   ['/audit', 'Audit'],
 ] as const;
 

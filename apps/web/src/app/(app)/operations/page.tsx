@@ -1,0 +1,5 @@
+import { OperationsView } from './operations-view';
+
+export default function OperationsPage() {
+  return <OperationsView />;
+}
