@@ -30,15 +30,15 @@ function freePort(): Promise<number> {
 
 /**
  * `localAgent: false` starts the stack without `npm start`'s local agent (BERTH_NO_AGENT=1); `env` adds to or
- * overrides the stack's environment.
+ * overrides the stack's environment; `port` is for a spec that must know it first (in BERTH_PUBLIC_URL).
  */
 export async function startStack(
-  options: { localAgent?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: { localAgent?: boolean; env?: NodeJS.ProcessEnv; port?: number } = {},
 ): Promise<Stack> {
   const home = await mkdtemp(join(tmpdir(), 'bt-e2e-'));
   // PostgreSQL runs as its own user and must reach its data directory below this one.
   await chmod(home, 0o755);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   let output = '';
   const child: ChildProcess = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, '.config/start.ts')], {
     cwd: root,
