@@ -39,10 +39,10 @@ try {
   process.env.DATABASE_URL = database.url;
   process.env.BETTER_AUTH_SECRET = randomBytes(32).toString('base64url');
   process.env.BERTH_PUBLIC_URL = 'http://localhost:3999';
-  const { auth } = await import('../../apps/web/src/server/auth');
-  const { createContext } = await import('../../apps/web/src/server/trpc/init');
-  const { appRouter } = await import('../../apps/web/src/server/trpc/router');
-  const { db } = await import('../../apps/web/src/server/db');
+  const { auth } = await import('@berth/web/server/auth');
+  const { createContext } = await import('@berth/web/server/trpc/init');
+  const { appRouter } = await import('@berth/web/server/trpc/router');
+  const { db } = await import('@berth/web/server/db');
 
   const seedStarted = performance.now();
   const client = new pg.Client({ connectionString: database.url });
