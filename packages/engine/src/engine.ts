@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { Builder } from './build/builder';
 import { OciRuntime } from './containers/runtime';
 import { ContainerStore } from './containers/store';
 import { EventBus } from './events';
@@ -39,6 +40,8 @@ export class Engine implements AsyncDisposable {
   readonly volumes: VolumeStore;
   readonly networks: NetworkManager;
   readonly containers: ContainerStore;
+  /** `docker build`: Dockerfiles built into images of this engine's store. */
+  readonly builder: Builder;
 
   private constructor(fields: {
     dataRoot: string;
@@ -56,6 +59,11 @@ export class Engine implements AsyncDisposable {
     this.volumes = fields.volumes;
     this.networks = fields.networks;
     this.containers = fields.containers;
+    this.builder = new Builder({
+      images: fields.images,
+      containers: fields.containers,
+      dataRoot: fields.dataRoot,
+    });
   }
 
   static async open(options: EngineOptions): Promise<Engine> {

@@ -1,3 +1,4 @@
+export type { Builder, BuildOptions, BuildProgress, BuildResult } from './build/builder';
 export type { CreateContainerRequest, HostConfig, RestartPolicy } from './containers/config';
 export type { LogEntry, LogReadOptions } from './containers/logs';
 export type { ContainerState } from './containers/record';
