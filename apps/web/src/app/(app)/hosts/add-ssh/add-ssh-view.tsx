@@ -162,6 +162,12 @@ export function AddSshView() {
       sudoPassword: text('sudoPassword') || undefined,
       allowPackages: form.get('allowPackages') === 'on',
       removeContainers: form.get('removeContainers') === 'on',
+      // Empty fields keep the defaults (/opt/berth, /var/lib/berth, /run/berth/docker.sock).
+      layout: {
+        ...(text('prefix').trim() ? { prefix: text('prefix').trim() } : {}),
+        ...(text('dataRoot').trim() ? { dataRoot: text('dataRoot').trim() } : {}),
+        ...(text('dockerSocket').trim() ? { dockerSocket: text('dockerSocket').trim() } : {}),
+      },
     };
   };
 
@@ -285,6 +291,28 @@ export function AddSshView() {
             </label>
           )}
         </div>
+        <details className="col-span-3 text-sm">
+          <summary className="cursor-pointer text-slate-600">Install locations</summary>
+          <div className="mt-2 grid grid-cols-3 gap-3">
+            <label>
+              Agent directory
+              <input name="prefix" placeholder="/opt/berth" autoComplete="off" className={field} />
+            </label>
+            <label>
+              Data root (images, containers, volumes)
+              <input name="dataRoot" placeholder="/var/lib/berth" autoComplete="off" className={field} />
+            </label>
+            <label>
+              Docker API socket
+              <input
+                name="dockerSocket"
+                placeholder="/run/berth/docker.sock"
+                autoComplete="off"
+                className={field}
+              />
+            </label>
+          </div>
+        </details>
         <div className="col-span-3 flex items-center gap-3">
           <button
             type="submit"
