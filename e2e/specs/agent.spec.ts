@@ -260,6 +260,16 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   const filtered = (await page.textContent('[data-testid=audit-table]')) ?? '';
   assert.ok(filtered.includes('container.stop') && filtered.includes('container.start'));
 
+  // The same actions as operations: who asked, on which host, and how each ended.
+  await page.click('nav >> text=Operations');
+  await page.waitForSelector('[data-testid=operations-table] >> text=container.remove');
+  const operations = (await page.textContent('[data-testid=operations-table]')) ?? '';
+  for (const kind of ['container.deploy', 'container.stop', 'container.start', 'container.remove'])
+    assert.ok(operations.includes(kind), `${kind} missing from the operations`);
+  assert.ok(operations.includes('succeeded'));
+  assert.ok(operations.includes('grace@example.test'));
+  assert.ok(!operations.includes('running'), 'an operation was left running');
+
   const health = await fetch(`${stack.url}/api/health`);
   assert.equal(health.status, 200);
   assert.deepEqual(((await health.json()) as { ok: boolean }).ok, true);
