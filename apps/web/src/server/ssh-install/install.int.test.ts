@@ -9,12 +9,15 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type EmbeddedDatabase, migrate, startEmbeddedPostgres } from '@berth/db';
+import { Engine } from '@berth/engine';
+import { loadBusybox } from '@berth/engine/testing/images';
+import { testNetworkOptions } from '@berth/engine/testing/network';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { type SshdFixture, startSshd } from './sshd.fixture';
@@ -59,6 +62,29 @@ async function killAgent(prefix: string): Promise<void> {
   if (!pid) return;
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 40 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 250));
+}
+
+/** One Docker Engine API call on an agent's socket (reachable from here: a unix socket is a file). */
+function dockerApi(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath, method, path, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
 }
 
 async function install(input: Record<string, unknown>) {
@@ -141,7 +167,14 @@ describe('agent install over SSH', () => {
   });
 
   afterAll(async () => {
-    for (const name of ['root', 'sudo', 'bad', 'curl'])
+    // A failed run may leave the container test's agent up with its container: remove it through the agent.
+    if (root && (await pidAlive(join(layout('ctr').prefix, 'agent.pid')))) {
+      const socket = layout('ctr').dockerSocket;
+      const listed = await dockerApi(socket, 'GET', '/containers/json?all=1').catch(() => ({ json: [] }));
+      for (const c of listed.json as Array<{ Id: string }>)
+        await dockerApi(socket, 'DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
+    }
+    for (const name of ['root', 'sudo', 'bad', 'curl', 'ctr'])
       if (root) await killAgent(layout(name).prefix).catch(() => undefined);
     for (const ws of agents?.clients ?? []) ws.terminate();
     agents?.close();
@@ -326,6 +359,60 @@ describe('agent install over SSH', () => {
     expect(await db.host.findUnique({ where: { id: hostId } })).toMatchObject({ teamId, online: true });
     expect(existsSync(marker)).toBe(false);
     await killAgent(where.prefix);
+  });
+
+  it('uninstall keeps running containers unless asked; asked, it removes them through the agent', async () => {
+    const where = layout('ctr');
+    // The image is put in the data root before the agent exists (the host has no registry to pull from).
+    const engine = await Engine.open({ dataRoot: where.dataRoot, ...testNetworkOptions() });
+    await loadBusybox(engine);
+    await engine.close();
+    const installed = await install({ privateKey: sshd.rootKey, layout: where });
+    expect(installed.status).toBe('succeeded');
+    const created = await dockerApi(where.dockerSocket, 'POST', '/containers/create?name=bt-ssh-keep', {
+      Image: 'busybox',
+      Cmd: ['sleep', '1000'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    expect(created.status).toBe(201);
+    const id = (created.json as { Id: string }).Id;
+    expect((await dockerApi(where.dockerSocket, 'POST', `/containers/${id}/start`)).status).toBe(204);
+    const inspected = await dockerApi(where.dockerSocket, 'GET', `/containers/${id}/json`);
+    const pid = (inspected.json as { State: { Pid: number } }).State.Pid;
+    expect(pid).toBeGreaterThan(0);
+
+    const uninstall = async (removeContainers: boolean) => {
+      const started = await m.service.startUninstall(teamId, userId, {
+        teamId,
+        host: sshd.address,
+        port: sshd.port,
+        username: 'root',
+        privateKey: sshd.rootKey,
+        fingerprint: sshd.fingerprint,
+        removeContainers,
+        layout: where,
+      });
+      await started.done;
+      return m.service.getRun(teamId, started.id);
+    };
+    const kept = await uninstall(false);
+    expect(kept.status).toBe('succeeded');
+    expect(await pidAlive(join(where.prefix, 'agent.pid'))).toBeNull();
+    // The agent is gone; its container's process is not.
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+
+    // Installed again, the agent re-attaches to it; then an uninstall that removes containers.
+    const again = await install({ privateKey: sshd.rootKey, layout: where });
+    expect(again.steps.find((s) => s.id === 'enrol')?.status).toBe('skipped');
+    const listed = await dockerApi(where.dockerSocket, 'GET', '/containers/json');
+    expect((listed.json as Array<{ Id: string; State: string }>).map((c) => [c.Id, c.State])).toEqual([
+      [id, 'running'],
+    ]);
+    const removed = await uninstall(true);
+    expect(removed.status).toBe('succeeded');
+    expect(removed.steps.find((s) => s.id === 'containers')?.output).toContain('/bt-ssh-keep: removed');
+    for (let i = 0; i < 40 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 250));
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
 
   it('refuses a changed host key loudly, before sending credentials', async () => {
