@@ -1,5 +1,5 @@
-/** `docker system df` and the build-cache prune that `docker system prune` asks for. */
-import type { ContainerStore, ImageService, VolumeStore } from '@berth/engine';
+/** `docker system df` and the build-cache prune (`docker builder prune`, `docker system prune`). */
+import type { Builder, ContainerStore, ImageService, VolumeStore } from '@berth/engine';
 import { type Handler, sendJson } from '../context';
 import type { Router } from '../router';
 
@@ -7,6 +7,7 @@ export interface DiskDeps {
   images: ImageService;
   containerStore: ContainerStore;
   volumes: VolumeStore;
+  builder?: Builder;
 }
 
 export function registerDiskRoutes(router: Router<Handler>, deps: DiskDeps): void {
@@ -22,11 +23,15 @@ export function registerDiskRoutes(router: Router<Handler>, deps: DiskDeps): voi
         Images: images,
         Containers: containers,
         Volumes: await deps.volumes.usage(),
-        // Builds do not keep a cache yet, so there is none to report.
+        // The build cache is steps over image layers the store already counts; no separate records.
         BuildCache: [],
       });
     })
     .add('POST', '/build/prune', async (ctx) => {
-      sendJson(ctx, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
+      sendJson(
+        ctx,
+        200,
+        deps.builder ? await deps.builder.prune() : { CachesDeleted: [], SpaceReclaimed: 0 },
+      );
     });
 }

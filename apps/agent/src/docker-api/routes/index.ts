@@ -2,6 +2,7 @@ import type { Handler } from '../context';
 import type { Router } from '../router';
 import { registerArchiveRoutes } from './archive';
 import { registerAuthRoutes } from './auth';
+import { type BuildDeps, registerBuildRoutes } from './build';
 import { type ContainerDeps, registerContainerRoutes } from './containers';
 import { registerDiskRoutes } from './disk';
 import { type ExecDeps, registerExecRoutes } from './exec';
@@ -10,7 +11,9 @@ import { type NetworkDeps, registerNetworkRoutes } from './networks';
 import { registerSystemRoutes, type SystemDeps } from './system';
 import { registerVolumeRoutes, type VolumeDeps } from './volumes';
 
-export type ApiDeps = SystemDeps & ImageDeps & Partial<ContainerDeps & ExecDeps & VolumeDeps & NetworkDeps>;
+export type ApiDeps = SystemDeps &
+  ImageDeps &
+  Partial<ContainerDeps & ExecDeps & VolumeDeps & NetworkDeps & Pick<BuildDeps, 'builder'>>;
 
 export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<Handler> {
   registerSystemRoutes(router, deps);
@@ -26,9 +29,11 @@ export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<H
         images: deps.images,
         containerStore: deps.containerStore,
         volumes: deps.volumes,
+        ...(deps.builder ? { builder: deps.builder } : {}),
       });
   }
   if (deps.volumes) registerVolumeRoutes(router, { volumes: deps.volumes });
+  if (deps.builder) registerBuildRoutes(router, { builder: deps.builder, dataRoot: deps.dataRoot });
   registerAuthRoutes(router);
   return router;
 }

@@ -1,0 +1,112 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadBusybox } from '@berth/engine/testing/images';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, dockerCli, startTestAgent, type TestAgent } from '../testing';
+
+/** The stock CLI with the classic builder (BuildKit needs a session protocol Berth does not serve). */
+function dockerBuild(t: TestAgent, args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      dockerCli,
+      ['-H', t.host, ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          DOCKER_CONFIG: t.configDir,
+          HOME: t.configDir,
+          DOCKER_BUILDKIT: '0',
+        },
+        timeout: 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('docker api: docker build through the socket', () => {
+  let t: TestAgent;
+  let ctx: string;
+  beforeAll(async () => {
+    t = await startTestAgent();
+    await loadBusybox(t.agent.engine);
+    ctx = await mkdtemp(join(t.root, 'ctx-'));
+    await mkdir(join(ctx, 'src'));
+    await writeFile(join(ctx, 'src/hello.txt'), 'hello from the context\n');
+    await writeFile(join(ctx, 'ignored.txt'), 'no\n');
+    await writeFile(join(ctx, '.dockerignore'), 'ignored.txt\n');
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      'FROM busybox\nARG WHO\nCOPY src/ /app/\nRUN echo "built by $WHO" >> /app/hello.txt\nWORKDIR /app\nCMD ["cat", "hello.txt"]\n',
+    );
+  });
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  it('builds with the classic progress output, tags, and the image runs', async () => {
+    const built = await dockerBuild(t, [
+      'build',
+      '-t',
+      'bt-api/built:1',
+      '-t',
+      'bt-api/built:2',
+      '--build-arg',
+      'WHO=cli',
+      ctx,
+    ]);
+    expect(built.stderr, built.stdout).not.toMatch(/error/i);
+    expect(built.code).toBe(0);
+    expect(built.stdout).toMatch(/^Sending build context to Docker daemon\s+\S+/m);
+    expect(built.stdout).toContain('Step 1/6 : FROM busybox');
+    expect(built.stdout).toContain('Step 4/6 : RUN echo "built by $WHO" >> /app/hello.txt');
+    expect(built.stdout).toMatch(/ ---> Running in [0-9a-f]{12}/);
+    expect(built.stdout).toMatch(/Successfully built [0-9a-f]{12}/);
+    expect(built.stdout).toContain('Successfully tagged bt-api/built:1');
+    expect(built.stdout).toContain('Successfully tagged bt-api/built:2');
+    const run = await t.docker(['run', '--rm', 'bt-api/built:2']);
+    expect(run.stdout).toBe('hello from the context\nbuilt by cli\n');
+    const ls = await t.docker(['run', '--rm', 'bt-api/built:1', 'ls', '/app']);
+    expect(ls.stdout).toBe('hello.txt\n');
+
+    const again = await dockerBuild(t, [
+      'build',
+      '-q',
+      '-t',
+      'bt-api/built:1',
+      '--build-arg',
+      'WHO=cli',
+      ctx,
+    ]);
+    expect(again.code).toBe(0);
+    const id = (await t.docker(['image', 'inspect', '--format', '{{.Id}}', 'bt-api/built:1'])).stdout.trim();
+    expect(again.stdout.trim()).toBe(id);
+  });
+
+  it('a failing RUN shows its output and the CLI exits non-zero; builder prune answers', async () => {
+    const failing = await mkdtemp(join(t.root, 'ctx-'));
+    try {
+      await writeFile(join(failing, 'Dockerfile'), 'FROM busybox\nRUN echo going down && exit 3\n');
+      const r = await dockerBuild(t, ['build', '-t', 'bt-api/failed', failing]);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toContain('going down');
+      expect(r.stderr).toContain(
+        "The command '/bin/sh -c echo going down && exit 3' returned a non-zero code: 3",
+      );
+      const inspect = await t.docker(['image', 'inspect', 'bt-api/failed']);
+      expect(inspect.code).not.toBe(0);
+      await writeFile(join(failing, 'Dockerfile'), 'FROM busybox\nFROBNICATE\n');
+      const bad = await dockerBuild(t, ['build', failing]);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('unknown instruction: FROBNICATE');
+    } finally {
+      await rm(failing, { recursive: true, force: true });
+    }
+    const prune = await t.docker(['builder', 'prune', '-f']);
+    expect(prune.code).toBe(0);
+    expect(prune.stdout).toMatch(/Total reclaimed space/);
+  });
+});
