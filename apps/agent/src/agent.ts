@@ -58,6 +58,7 @@ export class Agent implements AsyncDisposable {
               containerStore: engine.containers,
               volumes: engine.volumes,
               networks: engine.networks,
+              builder: engine.builder,
               counts: async () => {
                 const all = engine.containers.list({ all: true });
                 const running = all.filter((c) => c.State === 'running').length;
