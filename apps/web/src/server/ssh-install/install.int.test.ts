@@ -442,6 +442,8 @@ describe('agent install over SSH', () => {
         'host.ssh_install_failed',
         'host.ssh_key_pinned',
         'host.ssh_key_forgotten',
+        'host.ssh_uninstall',
+        'host.ssh_uninstalled',
       ]),
     );
     expect(JSON.stringify(audit)).not.toContain(sshd.user.password);

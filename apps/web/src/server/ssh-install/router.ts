@@ -8,7 +8,7 @@ import { installCommand } from './install-script';
 import { sshAddressInput, sshInstallInput, sshRunInput, sshUninstallInput } from './schemas';
 import { forgetHostKey, getRun, probe, startInstall, startUninstall } from './service';
 
-function toTRPC(error: unknown): TRPCError {
+export function toTRPC(error: unknown): TRPCError {
   // By name, not class: Next's bundle and the custom server each load their own copy of this module.
   const e = error as { name?: string; code?: string; message?: string };
   if (e.name !== 'SshInstallError' && !(error instanceof SshInstallError))

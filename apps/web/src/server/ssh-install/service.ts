@@ -214,9 +214,17 @@ export async function startUninstall(
   }).then(
     async ({ steps }) => {
       await recorder.finish({ steps, status: 'succeeded' });
+      await recordAudit({ action: 'host.ssh_uninstalled', teamId, userId, target: address });
     },
-    async () => {
+    async (error: unknown) => {
       await recorder.finish({ status: 'failed' });
+      await recordAudit({
+        action: 'host.ssh_uninstall_failed',
+        teamId,
+        userId,
+        target: address,
+        detail: { reason: (error as Error).message.slice(0, 300) },
+      });
     },
   );
   return { id: run.id, done };
