@@ -316,6 +316,40 @@ describe('agent install over SSH', () => {
     }
   });
 
+  it('a host without conmon: the check says so in words, and without permission to install nothing is set up', async () => {
+    const bare = await startSshd(join(root, 'sshd-bare'), { hide: ['/usr/bin/conmon'] });
+    try {
+      const where = layout('bare');
+      const started = await m.service.startInstall(teamId, userId, {
+        teamId,
+        host: bare.address,
+        port: bare.port,
+        username: 'root',
+        privateKey: bare.rootKey,
+        fingerprint: bare.fingerprint,
+        allowPackages: false,
+        layout: { ...where },
+      });
+      await started.done;
+      const failed = await m.service.getRun(teamId, started.id);
+      expect(failed.status).toBe('failed');
+      expect(failed.steps.map((s) => [s.id, s.status]).slice(0, 5)).toEqual([
+        ['connect', 'ok'],
+        ['upload', 'ok'],
+        ['prerequisites', 'ok'],
+        ['packages', 'failed'],
+        ['configure', 'pending'],
+      ]);
+      expect(failed.steps[2]?.output).toContain('MISSING conmon is missing: apt-get install conmon');
+      expect(failed.steps[3]?.hint).toBe(
+        'Allow package installation and run again, or run on the host: apt-get install -y conmon',
+      );
+      expect(existsSync(where.prefix)).toBe(false);
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('hostile user names are data for SSH, not shell', async () => {
     for (const username of [`a'; touch ${marker} #`, `$(touch ${marker})`]) {
       const failed = await install({ username, password: 'x', layout: layout('bad') });

@@ -48,7 +48,12 @@ async function waitForPort(host: string, port: number, timeoutMs: number): Promi
   }
 }
 
-export async function startSshd(dir: string): Promise<SshdFixture> {
+/**
+ * `hide` lists files that sessions of this sshd must not see: sshd runs in a private mount namespace where each
+ * is covered by /dev/null (not executable), so a host lacking, say, conmon is met for real without touching
+ * this machine's packages.
+ */
+export async function startSshd(dir: string, options: { hide?: string[] } = {}): Promise<SshdFixture> {
   const id = randomBytes(3).toString('hex');
   const netns = `bt-ssh-${id}`;
   const vethHost = `bt-sh${id}`;
@@ -92,13 +97,33 @@ export async function startSshd(dir: string): Promise<SshdFixture> {
   const launch = async () => {
     // nsenter, not `ip netns exec`: the latter also remounts /sys in a new mount namespace, which hides
     // /sys/fs/cgroup from the agent that sshd's sessions start (it needs the host's cgroups).
-    sshd = spawn(
-      'nsenter',
-      [`--net=/run/netns/${netns}`, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const command = [
+      `--net=/run/netns/${netns}`,
+      '/usr/sbin/sshd',
+      '-D',
+      '-e',
+      '-f',
+      join(dir, 'sshd_config'),
+    ];
+    sshd = options.hide?.length
+      ? spawn(
+          'unshare',
+          [
+            '--mount',
+            '--propagation',
+            'private',
+            '--',
+            'sh',
+            '-c',
+            'n=$1; shift; for p in $(seq "$n"); do mount --bind /dev/null "$1" || exit 1; shift; done; exec nsenter "$@"',
+            'sh',
+            String(options.hide.length),
+            ...options.hide,
+            ...command,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        )
+      : spawn('nsenter', command, { stdio: ['ignore', 'pipe', 'pipe'] });
     sshd.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
