@@ -107,4 +107,6 @@ await replace(
   join(outDir, 'manifest.json'),
   `${JSON.stringify({ version, file: 'berth-agent.mjs', sha256, size: bytes.length, node: '>=20.19' }, null, 2)}\n`,
 );
-console.info(`agent bundle ${version}: ${outFile} (${(bytes.length / 1024).toFixed(0)} KiB, sha256 ${sha256})`);
+console.info(
+  `agent bundle ${version}: ${outFile} (${(bytes.length / 1024).toFixed(0)} KiB, sha256 ${sha256})`,
+);
