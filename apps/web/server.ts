@@ -10,6 +10,7 @@ import { WebSocketServer } from 'ws';
 import { env } from './src/env';
 import { InstanceBus } from './src/server/agents/bus';
 import { gateway as agentGateway } from './src/server/agents/gateway';
+import { authorizeConsole, ConsoleRefusedError, runConsole } from './src/server/containers/console';
 import { db } from './src/server/db';
 import { startOperations } from './src/server/operations/service';
 
@@ -34,13 +35,30 @@ async function main(): Promise<void> {
   const server = createServer((req, res) => {
     void handle(req, res);
   });
+  const consoles = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
-    const path = new URL(req.url ?? '/', 'http://control-plane').pathname;
-    if (path !== '/api/agent/ws') {
-      socket.destroy();
+    const url = new URL(req.url ?? '/', 'http://control-plane');
+    const ip = req.socket.remoteAddress ?? null;
+    if (url.pathname === '/api/agent/ws') {
+      agents.handleUpgrade(req, socket, head, (ws) => gateway.handle(ws, ip));
       return;
     }
-    agents.handleUpgrade(req, socket, head, (ws) => gateway.handle(ws, req.socket.remoteAddress ?? null));
+    if (url.pathname === '/api/containers/console') {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers))
+        if (typeof value === 'string') headers.set(name, value);
+      authorizeConsole(url, headers).then(
+        (granted) => consoles.handleUpgrade(req, socket, head, (ws) => void runConsole(ws, granted, ip)),
+        (error: Error) => {
+          const status = error instanceof ConsoleRefusedError ? error.status : 500;
+          socket.end(
+            `HTTP/1.1 ${status} ${status === 500 ? 'Error' : 'Refused'}\r\nConnection: close\r\n\r\n`,
+          );
+        },
+      );
+      return;
+    }
+    socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(port, resolve));
   console.info(`control plane listening on :${port}`);

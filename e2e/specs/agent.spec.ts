@@ -230,6 +230,18 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   assert.equal(state.stdout.trim(), 'exited', JSON.stringify(state));
   await row.locator('button:has-text("Start")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Up ")', { timeout: 30_000 });
+
+  // A shell in the running container, from the fleet's Containers page: type a command, read its answer.
+  await page.click('nav >> text=Containers');
+  await page.locator('[data-testid=fleet-container-bt-e2e-web] >> text=Console').click();
+  await page.waitForSelector('[data-testid=console-status]:has-text("open")', { timeout: 20_000 });
+  await page.locator('[data-testid=console-terminal]').click();
+  await page.keyboard.type('echo "bt-console-$((6 * 7))" && hostname\n');
+  await page.waitForSelector('[data-testid=console-terminal] >> text=bt-console-42', { timeout: 15_000 });
+  await page.keyboard.type('exit\n');
+  await page.waitForSelector('text=The shell exited.', { timeout: 15_000 });
+  await page.click('nav >> text=Hosts');
+  await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Up ")', { timeout: 30_000 });
   page.once('dialog', (dialog) => void dialog.accept());
   await row.locator('button:has-text("Remove")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]', { state: 'detached', timeout: 30_000 });
@@ -249,6 +261,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     'container.stop',
     'container.start',
     'container.remove',
+    'container.exec',
   ])
     assert.ok(audit.includes(action), `${action} missing from the audit log`);
   assert.ok(audit.includes('grace@example.test'));

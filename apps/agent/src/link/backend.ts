@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import type { Engine, ContainerSummary as EngineContainer, EngineEvent } from '@berth/engine';
 import type { Command, ContainerSummary, EngineFacts, Inventory, StreamRequest } from '../protocol/messages';
-import type { InventoryDelta, LinkBackend, StreamSink } from './client';
+import type { InventoryDelta, LinkBackend, StreamInput, StreamSink } from './client';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -195,9 +195,9 @@ export function engineBackend(engine: Engine): LinkBackend {
       request: StreamRequest,
       sink: StreamSink,
       signal: AbortSignal,
+      input: StreamInput,
     ): Promise<{ exitCode?: number }> {
-      if (request.kind !== 'logs')
-        throw new Error(`streams of kind ${request.kind} are not supported by this agent yet`);
+      if (request.kind === 'exec') return execStream(engine, request, sink, signal, input);
       for await (const entry of engine.containers.logs(
         request.containerId,
         {
@@ -212,4 +212,49 @@ export function engineBackend(engine: Engine): LinkBackend {
       return {};
     },
   };
+}
+
+/**
+ * A console: an exec with a TTY and stdin in a running container (the Docker API's exec), its output sent as
+ * the sink's credit allows, keystrokes and sizes taken from the control plane. Closing the stream hangs the
+ * process up (and kills it if it ignores that), so a closed browser tab leaves no shell behind.
+ */
+async function execStream(
+  engine: Engine,
+  request: Extract<StreamRequest, { kind: 'exec' }>,
+  sink: StreamSink,
+  signal: AbortSignal,
+  input: StreamInput,
+): Promise<{ exitCode?: number }> {
+  const containers = engine.containers;
+  const { Id } = containers.execCreate(request.containerId, {
+    Cmd: request.cmd,
+    Tty: request.tty,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const session = await containers.execStart(Id);
+  const stdin = session.stdin;
+  stdin?.on('error', () => {});
+  input.onInput((data) => stdin?.write(data));
+  input.onResize((rows, cols) => void containers.execResize(Id, rows, cols).catch(() => {}));
+  if (request.tty && request.rows && request.cols)
+    await containers.execResize(Id, request.rows, request.cols).catch(() => {});
+  const hangUp = () => {
+    containers.execKill(Id, 'SIGHUP');
+    setTimeout(() => containers.execKill(Id, 'SIGKILL'), 2000).unref();
+  };
+  signal.addEventListener('abort', hangUp, { once: true });
+  const pump = async (stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') => {
+    for await (const chunk of stream as AsyncIterable<Buffer>)
+      await sink.write({ stream: name, data: chunk });
+  };
+  try {
+    await Promise.all([pump(session.stdout, 'stdout'), pump(session.stderr, 'stderr')]);
+    return { exitCode: await session.exit };
+  } finally {
+    signal.removeEventListener('abort', hangUp);
+    stdin?.destroy();
+  }
 }

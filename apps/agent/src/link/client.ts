@@ -45,7 +45,18 @@ export interface LinkBackend {
     progress: (update: Record<string, unknown>) => void,
     signal: AbortSignal,
   ): Promise<unknown>;
-  openStream(request: StreamRequest, sink: StreamSink, signal: AbortSignal): Promise<{ exitCode?: number }>;
+  openStream(
+    request: StreamRequest,
+    sink: StreamSink,
+    signal: AbortSignal,
+    input: StreamInput,
+  ): Promise<{ exitCode?: number }>;
+}
+
+/** Where an interactive stream (exec) takes what the control plane sends it: keystrokes and terminal sizes. */
+export interface StreamInput {
+  onInput(handler: (data: Buffer) => void): void;
+  onResize(handler: (rows: number, cols: number) => void): void;
 }
 
 export type LinkState = 'connecting' | 'online' | 'reconnecting' | 'refused' | 'closed';
@@ -64,6 +75,14 @@ export interface LinkOptions {
 
 const completedRequestsKept = 1000;
 
+interface OpenStream {
+  abort: AbortController;
+  credit: number;
+  wake?: () => void;
+  input?: (data: Buffer) => void;
+  resize?: (rows: number, cols: number) => void;
+}
+
 export class ControlPlaneLink implements AsyncDisposable {
   readonly #options: LinkOptions;
   #socket: WebSocket | undefined;
@@ -72,7 +91,7 @@ export class ControlPlaneLink implements AsyncDisposable {
   #timer: NodeJS.Timeout | undefined;
   #silence: NodeJS.Timeout | undefined;
   #session: AbortController | undefined;
-  readonly #streams = new Map<string, { abort: AbortController; credit: number; wake?: () => void }>();
+  readonly #streams = new Map<string, OpenStream>();
   /** Results of requests already carried out, so a redelivered request is answered, not run twice. */
   readonly #completed = new Map<string, Promise<AgentFrame>>();
 
@@ -199,8 +218,10 @@ export class ControlPlaneLink implements AsyncDisposable {
         this.#streams.get(frame.streamId)?.abort.abort();
         return;
       case 'stream.input':
+        this.#streams.get(frame.streamId)?.input?.(Buffer.from(frame.data, 'base64'));
+        return;
       case 'stream.resize':
-        // Interactive exec input arrives here; streams that take input register for it when they open.
+        this.#streams.get(frame.streamId)?.resize?.(frame.rows, frame.cols);
         return;
     }
   }
@@ -264,7 +285,15 @@ export class ControlPlaneLink implements AsyncDisposable {
   #openStream(streamId: string, request: StreamRequest, credit: number, sessionSignal: AbortSignal): void {
     const abort = new AbortController();
     sessionSignal.addEventListener('abort', () => abort.abort(), { once: true });
-    const stream: { abort: AbortController; credit: number; wake?: () => void } = { abort, credit };
+    const stream: OpenStream = { abort, credit };
+    const input: StreamInput = {
+      onInput: (handler) => {
+        stream.input = handler;
+      },
+      onResize: (handler) => {
+        stream.resize = handler;
+      },
+    };
     this.#streams.set(streamId, stream);
     abort.signal.addEventListener('abort', () => stream.wake?.(), { once: true });
     let seq = 0;
@@ -289,7 +318,7 @@ export class ControlPlaneLink implements AsyncDisposable {
       },
     };
     this.#options.backend
-      .openStream(request, sink, abort.signal)
+      .openStream(request, sink, abort.signal, input)
       .then(
         ({ exitCode }) =>
           this.#send({ type: 'stream.end', streamId, ...(exitCode === undefined ? {} : { exitCode }) }),

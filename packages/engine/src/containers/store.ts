@@ -1466,6 +1466,21 @@ export class ContainerStore implements AsyncDisposable {
     await writeTerminalSize(join(this.#layout(record.id).dir, 'ctl'), height, width);
   }
 
+  /**
+   * Signals a running exec's process (a console closed in the browser hangs its shell up). Docker has no
+   * such call; its sessions end with their process.
+   */
+  execKill(execId: string, signal: NodeJS.Signals = 'SIGHUP'): void {
+    const exec = this.#execs.get(execId);
+    if (!exec) throw new EngineError('not_found', `No such exec instance: ${execId}`);
+    if (!exec.running || exec.pid <= 0) return;
+    try {
+      process.kill(exec.pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+
   /** The TTY size of an exec session (`docker exec -t` sends it on start and on every window change). */
   async execResize(execId: string, height: number, width: number): Promise<void> {
     const exec = this.#execs.get(execId);

@@ -47,6 +47,13 @@ export const busMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('stream.end'), id, error: z.string().max(4096).optional() }),
   z.object({ kind: z.literal('stream.credit'), id, credit: z.number().int().positive() }),
   z.object({ kind: z.literal('stream.close'), id }),
+  z.object({ kind: z.literal('stream.input'), id, data: z.string().max(1_048_576) }),
+  z.object({
+    kind: z.literal('stream.resize'),
+    id,
+    rows: z.number().int().min(1).max(1000),
+    cols: z.number().int().min(1).max(1000),
+  }),
   z.object({ kind: z.literal('disconnect'), hostId: id, reason: z.string().max(1024) }),
 ]);
 export type BusMessage = z.infer<typeof busMessageSchema>;

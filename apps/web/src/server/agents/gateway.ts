@@ -121,6 +121,13 @@ interface RelayedStream {
   credit: number;
   queue: StreamChunk[];
   abort: AbortController;
+  handle?: StreamHandle;
+}
+
+/** What the opener of a stream can send into it: keystrokes and terminal sizes (exec consoles). */
+export interface StreamHandle {
+  input(data: Buffer): void;
+  resize(rows: number, cols: number): void;
 }
 
 export class AgentGateway {
@@ -182,11 +189,10 @@ export class AgentGateway {
     request: StreamRequest,
     handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<StreamHandle> {
     const socket = this.#local(hostId);
     if (!socket) return this.#openRemoteStream(hostId, request, handlers, signal);
-    this.#openLocalStream(socket, request, handlers, signal);
-    return Promise.resolve();
+    return Promise.resolve(this.#openLocalStream(socket, request, handlers, signal));
   }
 
   #openLocalStream(
@@ -194,7 +200,7 @@ export class AgentGateway {
     request: StreamRequest,
     handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
     signal: AbortSignal,
-  ): void {
+  ): StreamHandle {
     const streamId = randomUUID();
     let received = 0;
     this.#streams.set(streamId, {
@@ -218,6 +224,15 @@ export class AgentGateway {
       { once: true },
     );
     send(socket, { type: 'stream.open', streamId, request, credit: streamCredit });
+    return {
+      input: (data) => {
+        if (this.#streams.has(streamId))
+          send(socket, { type: 'stream.input', streamId, data: data.toString('base64') });
+      },
+      resize: (rows, cols) => {
+        if (this.#streams.has(streamId)) send(socket, { type: 'stream.resize', streamId, rows, cols });
+      },
+    };
   }
 
   /** Sends one command to a host's agent connected to this instance and waits for its result. */
@@ -286,12 +301,13 @@ export class AgentGateway {
     request: StreamRequest,
     handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<StreamHandle> {
     const holder = await this.#holder(hostId);
     if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
     const bus = this.#bus;
     const id = randomUUID();
     this.#remoteStreams.set(id, { handlers, holder, received: 0 });
+    const open = () => this.#remoteStreams.has(id);
     signal.addEventListener(
       'abort',
       () => {
@@ -301,6 +317,15 @@ export class AgentGateway {
       { once: true },
     );
     await bus.send(holder, { kind: 'stream.open', id, from: bus.instanceId, hostId, request });
+    return {
+      input: (data) => {
+        if (open())
+          void bus.send(holder, { kind: 'stream.input', id, data: data.toString('base64') }).catch(() => {});
+      },
+      resize: (rows, cols) => {
+        if (open()) void bus.send(holder, { kind: 'stream.resize', id, rows, cols }).catch(() => {});
+      },
+    };
   }
 
   /** Messages from the other instances: requests and streams for agents held here, and their answers. */
@@ -377,7 +402,7 @@ export class AgentGateway {
         };
         this.#relayed.set(message.id, relay);
         const forward = () => this.#forward(bus, message.id, relay);
-        this.#openLocalStream(
+        relay.handle = this.#openLocalStream(
           socket,
           message.request,
           {
@@ -433,6 +458,12 @@ export class AgentGateway {
         this.#forward(bus, message.id, relay);
         return;
       }
+      case 'stream.input':
+        this.#relayed.get(message.id)?.handle?.input(Buffer.from(message.data, 'base64'));
+        return;
+      case 'stream.resize':
+        this.#relayed.get(message.id)?.handle?.resize(message.rows, message.cols);
+        return;
       case 'stream.close': {
         const relay = this.#relayed.get(message.id);
         if (!relay) return;

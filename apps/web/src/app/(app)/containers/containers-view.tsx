@@ -326,6 +326,14 @@ export function ContainersView({ hostId }: { hostId?: string } = {}) {
                               {actionLabels[a]}
                             </button>
                           ))}
+                          {r.state === 'running' ? (
+                            <Link
+                              href={`/console?${new URLSearchParams({ hostId: r.hostId, containerId: r.containerId, name: r.name })}`}
+                              className={buttonClass}
+                            >
+                              Console
+                            </Link>
+                          ) : null}
                         </span>
                       )}
                     </td>
