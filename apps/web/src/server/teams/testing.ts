@@ -16,7 +16,7 @@ export interface ControlPlaneHarness {
   router: typeof import('../trpc/router');
   init: typeof import('../trpc/init');
   /** A new user with a password, a member of `teamId` with `role` (none: a member of no team). */
-  user(teamId: string | null, role?: SeedRole): Promise<{ userId: string; caller: Caller }>;
+  user(teamId: string | null, role?: SeedRole): Promise<{ userId: string; caller: Caller; cookie: string }>;
   stop(): Promise<void>;
 }
 
@@ -60,7 +60,7 @@ export async function startControlPlane(prefix: string): Promise<ControlPlaneHar
         .join('; ');
       const ctx = await modules.init.createContext({ headers: new Headers({ cookie }) });
       if (!ctx.session) throw new Error('the test user has no session');
-      return { userId: user.id, caller: modules.router.appRouter.createCaller(ctx) };
+      return { userId: user.id, caller: modules.router.appRouter.createCaller(ctx), cookie };
     },
     async stop() {
       await modules.db.db().$disconnect();
