@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../engine';
 import { EngineError } from '../errors';
-import { loadBusybox, tarBytes } from '../testing/images';
+import { loadBusybox, pushBusybox, tarBytes } from '../testing/images';
 import { testNetworkOptions } from '../testing/network';
+import { startRegistry } from '../testing/registry';
 import type { BuildOptions, BuildProgress } from './builder';
 
 async function output(engine: Engine, image: string, cmd?: string[]): Promise<{ code: number; out: string }> {
@@ -294,6 +295,31 @@ describe('docker build on the engine', () => {
     expect((await output(engine, 'bt-build/multi')).out).toBe('built\nfrom the tar\n');
     const inspect = await engine.images.inspect(id);
     expect(inspect.RootFS.Layers).toHaveLength(3);
+  });
+
+  it('pulls a missing FROM image (again with pull), and ADD fetches a URL', async () => {
+    await using registry = await startRegistry();
+    const base = await pushBusybox(registry, 'bt-build/base:1');
+    const files = {
+      Dockerfile: `FROM ${base}\nADD http://${registry.host}/v2/_catalog /fetched/catalog.json\nCMD ["cat", "/fetched/catalog.json"]\n`,
+    };
+    const pulled = (r: { progress: BuildProgress[] }) =>
+      r.progress.some((p) => p.status?.startsWith('Pulling from'));
+    const first = await build(files, { tags: ['bt-build/pulled'] });
+    expect(pulled(first)).toBe(true);
+    expect(JSON.parse((await output(engine, 'bt-build/pulled')).out)).toEqual({
+      repositories: ['bt-build/base'],
+    });
+    const local = await build({});
+    expect(pulled(local)).toBe(false);
+    const again = await build({}, { pull: true });
+    expect(pulled(again)).toBe(true);
+    expect(again.text.match(/Using cache/g)).toHaveLength(2); // the download has the same content
+    const mode = await output(engine, 'bt-build/pulled', ['stat', '-c', '%a', '/fetched/catalog.json']);
+    expect(mode.out).toBe('600\n');
+    await expect(
+      build({ Dockerfile: `FROM ${base}\nCOPY http://${registry.host}/v2/ /x\n` }),
+    ).rejects.toThrow(/source can't be a URL for COPY/);
   });
 
   it('refuses bad input with clear errors', async () => {

@@ -19,7 +19,14 @@ import { familiarString, parseReference } from '../images/reference';
 import type { RegistryCredentials } from '../images/registry';
 import { chainIds, type ImageStore, parsePlatform } from '../images/store';
 import { runTool } from '../images/unpack';
-import { copySources, expandSources, resolveIdentity, type Source, SourceHasher } from './copy';
+import {
+  copySources,
+  downloadSource,
+  expandSources,
+  resolveIdentity,
+  type Source,
+  SourceHasher,
+} from './copy';
 import { type Instruction, parseDockerfile, parseInstructionText } from './dockerfile';
 import { IgnoreMatcher, parseIgnoreFile } from './ignore';
 import { commitLayer, isEmptyDir } from './layer';
@@ -1130,15 +1137,10 @@ class BuildRun {
       if (doc) inline.push({ name: doc.name, content: doc.expand ? expand(doc.content) : doc.content });
       else paths.push(ins.json ? word : expand(word));
     }
-    for (const p of paths)
-      if (/^https?:\/\//.test(p)) {
-        if (!isAdd)
-          throw new EngineError('invalid_argument', `line ${ins.line}: source can't be a URL for COPY`);
-        throw new EngineError(
-          'invalid_argument',
-          `line ${ins.line}: ADD from a URL is not supported by this builder: ${p}`,
-        );
-      }
+    const urls = paths.filter((p) => /^https?:\/\//.test(p));
+    if (urls.length && !isAdd)
+      throw new EngineError('invalid_argument', `line ${ins.line}: source can't be a URL for COPY`);
+    paths.splice(0, paths.length, ...paths.filter((p) => !urls.includes(p)));
     const chown = ins.flags.get('chown');
     const chmodFlag = ins.flags.get('chmod');
     let chmodValue: number | undefined;
@@ -1217,6 +1219,14 @@ class BuildRun {
           where: 'build context',
         })
       : [];
-    return doCopy(sources, this.#ignore);
+    if (!urls.length) return doCopy(sources, this.#ignore);
+    // Remote sources are fetched on every build and take part in the cache key by their content.
+    const downloads = await this.#scratchDir();
+    try {
+      for (const url of urls) sources.push(await downloadSource(url, downloads, this.#o.signal));
+      return await doCopy(sources, this.#ignore);
+    } finally {
+      await rm(downloads, { recursive: true, force: true });
+    }
   }
 }

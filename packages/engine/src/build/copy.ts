@@ -32,6 +32,8 @@ export interface Source {
   /** Path relative to the source root, `/`-separated ('' for the root itself). */
   rel: string;
   abs: string;
+  /** Downloaded by ADD from a URL: never unpacked, as Docker leaves remote archives alone. */
+  remote?: boolean;
 }
 
 const globChars = /[*?[\\]/;
@@ -332,7 +334,7 @@ export async function copySources(
       );
       continue;
     }
-    if (options.extractArchives && info.isFile() && (await archiveKind(source.abs))) {
+    if (options.extractArchives && !source.remote && info.isFile() && (await archiveKind(source.abs))) {
       await mkdirParents(rootfs, destAbs, options.identity);
       if (!(await lstat(destAbs).catch(() => undefined))) await mkdir(destAbs, { mode: 0o755 });
       await untar(source.abs, destAbs);
@@ -383,4 +385,42 @@ export async function resolveIdentity(rootfs: string, spec: string): Promise<Ide
     }
   }
   return { uid, gid: gid ?? uid };
+}
+
+/**
+ * ADD of a URL: the body saved as a file named after the URL's last path component (mode 0600, mtime from
+ * Last-Modified when the server sends one), as Docker's classic builder does.
+ */
+export async function downloadSource(url: string, dir: string, signal?: AbortSignal): Promise<Source> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new EngineError('invalid_argument', `invalid URL ${url}`);
+  }
+  const name = posix.basename(parsed.pathname);
+  if (!name) throw new EngineError('invalid_argument', `cannot determine filename from url: ${url}`);
+  let response: Response;
+  try {
+    response = await fetch(parsed, { redirect: 'follow', ...(signal ? { signal } : {}) });
+  } catch (error) {
+    throw new EngineError('unavailable', `ADD ${url}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!response.ok)
+    throw new EngineError(
+      'failed',
+      `ADD ${url}: the server answered ${response.status} ${response.statusText}`,
+    );
+  const abs = join(dir, name);
+  const file = await open(abs, 'wx', 0o600);
+  try {
+    if (response.body)
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+        await file.write(chunk);
+  } finally {
+    await file.close();
+  }
+  const modified = Date.parse(response.headers.get('last-modified') ?? '');
+  if (!Number.isNaN(modified)) await utimes(abs, new Date(modified), new Date(modified));
+  return { rel: name, abs, remote: true };
 }
