@@ -7,7 +7,19 @@ describe('agent config', () => {
       dataRoot: '/var/lib/berth',
       dockerSocket: '/run/berth/docker.sock',
       logLevel: 'info',
+      updateIntervalMs: 600_000,
     });
+  });
+
+  it('reads the update interval and pid file from the environment, checked', () => {
+    expect(
+      readConfig([], { BERTH_UPDATE_INTERVAL_MS: '5000', BERTH_PID_FILE: '/opt/berth/agent.pid' }),
+    ).toMatchObject({
+      updateIntervalMs: 5000,
+      pidFile: '/opt/berth/agent.pid',
+    });
+    expect(() => readConfig([], { BERTH_UPDATE_INTERVAL_MS: 'soon' })).toThrow();
+    expect(() => readConfig([], { BERTH_PID_FILE: 'agent.pid' })).toThrow(/absolute/);
   });
 
   it('takes the environment, and flags over the environment', () => {

@@ -13,6 +13,14 @@ export const agentConfigSchema = z.object({
   controlPlane: z.string().url().optional(),
   /** A one-time enrolment token from the control plane's "Add a host"; needed only on the first start. */
   enrollToken: z.string().min(16).max(256).optional(),
+  /** How often the bundled agent asks the control plane for a newer bundle (ms; 0 never). */
+  updateIntervalMs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 60_000),
+  /** Without systemd: the file holding the agent's pid, rewritten when it restarts itself after an update. */
+  pidFile: z.string().startsWith('/', 'must be an absolute path').optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -21,6 +29,7 @@ export const defaultConfig: AgentConfig = {
   dataRoot: '/var/lib/berth',
   dockerSocket: '/run/berth/docker.sock',
   logLevel: 'info',
+  updateIntervalMs: 10 * 60_000,
 };
 
 export function readConfig(
@@ -45,5 +54,7 @@ export function readConfig(
     logLevel: values['log-level'] ?? env.BERTH_LOG_LEVEL ?? defaultConfig.logLevel,
     controlPlane: values['control-plane'] ?? env.BERTH_CONTROL_PLANE ?? undefined,
     enrollToken: values['enroll-token'] ?? env.BERTH_ENROLL_TOKEN ?? undefined,
+    updateIntervalMs: env.BERTH_UPDATE_INTERVAL_MS ?? defaultConfig.updateIntervalMs,
+    pidFile: env.BERTH_PID_FILE ?? undefined,
   });
 }

@@ -83,7 +83,7 @@ else
   if [ -f "$PREFIX/agent.pid" ] && kill -0 "$(cat "$PREFIX/agent.pid")" 2>/dev/null; then kill "$(cat "$PREFIX/agent.pid")"; sleep 2; fi
   cd "$PREFIX"
   set -a; . "$PREFIX/agent.env"; set +a
-  nohup setsid /usr/bin/env node "$PREFIX/berth-agent.mjs" >> "$PREFIX/agent.log" 2>&1 < /dev/null &
+  BERTH_PID_FILE="$PREFIX/agent.pid" nohup setsid /usr/bin/env node "$PREFIX/berth-agent.mjs" >> "$PREFIX/agent.log" 2>&1 < /dev/null &
   echo $! > "$PREFIX/agent.pid"
   echo "systemd is not running on this host: the agent was started in the background (log $PREFIX/agent.log); it will not be restarted after a crash or a reboot"
 fi

@@ -5,7 +5,7 @@
  * data root and Docker socket. This machine has no systemd (PID 1 is not systemd), so the installs take the
  * documented fallback: the agent runs detached under nohup/setsid with a pid file.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -174,7 +174,7 @@ describe('agent install over SSH', () => {
       for (const c of listed.json as Array<{ Id: string }>)
         await dockerApi(socket, 'DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
     }
-    for (const name of ['root', 'sudo', 'bad', 'curl', 'ctr'])
+    for (const name of ['root', 'sudo', 'bad', 'curl', 'ctr', 'upd'])
       if (root) await killAgent(layout(name).prefix).catch(() => undefined);
     for (const ws of agents?.clients ?? []) ws.terminate();
     agents?.close();
@@ -447,6 +447,76 @@ describe('agent install over SSH', () => {
     expect(removed.steps.find((s) => s.id === 'containers')?.output).toContain('/bt-ssh-keep: removed');
     for (let i = 0; i < 40 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 250));
     expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
+  it("the bundled agent updates itself to the control plane's bundle and restarts on it, staying enrolled", async () => {
+    const { createEnrollmentToken } = await import('../agents/enrollment');
+    const { fileSha256 } = await import('@berth/agent/upgrade/self-update');
+    const where = layout('upd');
+    const current = join(repo, 'apps/agent/dist');
+    await cp(current, where.prefix, { recursive: true });
+    const bundle = join(where.prefix, 'berth-agent.mjs');
+    const pidFile = join(where.prefix, 'agent.pid');
+    const { token } = await createEnrollmentToken(teamId, userId);
+    const child = spawn(process.execPath, [bundle], {
+      detached: true,
+      stdio: 'ignore',
+      env: {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+        BERTH_CONTROL_PLANE: process.env.BERTH_PUBLIC_URL as string,
+        BERTH_DATA_ROOT: where.dataRoot,
+        BERTH_DOCKER_SOCKET: where.dockerSocket,
+        BERTH_ENROLL_TOKEN: token,
+        BERTH_UPDATE_INTERVAL_MS: '1000',
+        BERTH_PID_FILE: pidFile,
+        NODE_ENV: 'production',
+      },
+    });
+    child.unref();
+    await writeFile(pidFile, `${child.pid}\n`);
+    const identity = join(where.dataRoot, 'agent', 'identity.json');
+    for (let i = 0; i < 120 && !existsSync(identity); i++) await new Promise((r) => setTimeout(r, 250));
+    const { hostId } = JSON.parse(await readFile(identity, 'utf8')) as { hostId: string };
+    const db = m.db.db();
+    const online = async () => (await db.host.count({ where: { id: hostId, online: true } })) === 1;
+    for (let i = 0; i < 80 && !(await online()); i++) await new Promise((r) => setTimeout(r, 250));
+    expect(await online()).toBe(true);
+    // Its own bundle is the control plane's: nothing happens.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(Number((await readFile(pidFile, 'utf8')).trim())).toBe(child.pid);
+
+    // The control plane now offers another bundle (same code, one more line, so another sha256).
+    const newer = join(root, 'newer-bundle');
+    await cp(current, newer, { recursive: true });
+    await writeFile(join(newer, 'berth-agent.mjs'), '\n// bt-update\n', { flag: 'a' });
+    await run('sh', ['-c', 'cd "$1" && sha256sum berth-agent.mjs > berth-agent.mjs.sha256', 'sh', newer]);
+    const manifest = JSON.parse(await readFile(join(newer, 'manifest.json'), 'utf8'));
+    manifest.sha256 = (await readFile(join(newer, 'berth-agent.mjs.sha256'), 'utf8')).split(' ')[0];
+    await writeFile(join(newer, 'manifest.json'), JSON.stringify(manifest));
+    process.env.BERTH_AGENT_BUNDLE_DIR = newer;
+    try {
+      for (let i = 0; i < 120 && (await fileSha256(bundle)) !== manifest.sha256; i++)
+        await new Promise((r) => setTimeout(r, 250));
+      expect(await fileSha256(bundle)).toBe(manifest.sha256);
+      let pid = child.pid;
+      for (let i = 0; i < 120 && pid === child.pid; i++) {
+        pid = Number((await readFile(pidFile, 'utf8')).trim());
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(pid).not.toBe(child.pid);
+      for (let i = 0; i < 40 && existsSync(`/proc/${child.pid}`); i++)
+        await new Promise((r) => setTimeout(r, 250));
+      expect(existsSync(`/proc/${child.pid}`)).toBe(false);
+      expect((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')).toContain(bundle);
+      // Back online as the same host, on the new bundle; and it does not update again.
+      for (let i = 0; i < 80 && !(await online()); i++) await new Promise((r) => setTimeout(r, 250));
+      expect(await online()).toBe(true);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(Number((await readFile(pidFile, 'utf8')).trim())).toBe(pid);
+    } finally {
+      process.env.BERTH_AGENT_BUNDLE_DIR = current;
+      await killAgent(where.prefix);
+    }
   });
 
   it('refuses a changed host key loudly, before sending credentials', async () => {

@@ -290,7 +290,7 @@ function startCommand(layout: AgentLayout, systemd: boolean): string {
   return `${stopCommand(layout, false)}
 ${sh`cd ${layout.prefix}`} || exit 1
 set -a; . ${shQuote(paths.env)}; set +a
-${sh`nohup setsid /usr/bin/env node ${paths.bundle} >> ${paths.log} 2>&1 < /dev/null &`}
+${sh`BERTH_PID_FILE=${paths.pid} nohup setsid /usr/bin/env node ${paths.bundle} >> ${paths.log} 2>&1 < /dev/null &`}
 echo $! > ${shQuote(paths.pid)}
 echo "systemd is not running on this host: the agent was started in the background (pid $!, log ${paths.log}); it will not be restarted after a crash or a reboot"`;
 }

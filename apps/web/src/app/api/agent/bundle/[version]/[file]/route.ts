@@ -25,6 +25,9 @@ export async function GET(
   const manifest = await bundleManifest(dir);
   if (!manifest)
     return Response.json({ message: 'the agent bundle is not built (npm run build)' }, { status: 404 });
+  // Agents ask for the latest manifest to learn whether to update (apps/agent/src/upgrade); only that is moving.
+  if (version === 'latest' && file === 'manifest.json')
+    return Response.json(manifest, { headers: { 'cache-control': 'no-store' } });
   if (!type || version !== manifest.version)
     return Response.json({ message: `this control plane serves agent ${manifest.version}` }, { status: 404 });
   const body = await readFile(join(dir, file));
