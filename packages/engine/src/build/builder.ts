@@ -156,6 +156,7 @@ export class Builder {
   readonly #cacheDir: string;
   readonly #tmpDir: string;
   readonly #hasher = new SourceHasher();
+  #swept: Promise<void> | undefined;
 
   constructor(deps: { images: ImageStore; containers: ContainerStore; dataRoot: string }) {
     this.#images = deps.images;
@@ -166,10 +167,26 @@ export class Builder {
   }
 
   async build(options: BuildOptions): Promise<BuildResult> {
-    await mkdir(this.#cacheDir, { recursive: true });
-    await mkdir(this.#tmpDir, { recursive: true });
+    this.#swept ??= this.#sweep();
+    await this.#swept;
     const run = new BuildRun(this, options);
     return run.execute();
+  }
+
+  /**
+   * Scratch left by a process that died mid-build: overlays still mounted there are unmounted before the
+   * directories go (removing through a mounted overlay would write whiteouts, not free anything).
+   */
+  async #sweep(): Promise<void> {
+    await mkdir(this.#cacheDir, { recursive: true });
+    for (const dir of [this.#tmpDir, join(this.#dataRoot, 'build', 'contexts')]) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const merged = join(dir, name, 'merged');
+        if (await isMounted(merged)) await runTool('umount', ['-l', merged]).catch(() => undefined);
+        await rm(join(dir, name), { recursive: true, force: true });
+      }
+    }
+    await mkdir(this.#tmpDir, { recursive: true });
   }
 
   /** `docker builder prune`: forgets every cache entry and deletes the layers only the cache kept. */
@@ -198,8 +215,7 @@ export class Builder {
         await rm(dir, { recursive: true, force: true });
         const layer = parsed.data.layers[i];
         if (layer) {
-          const stillUsed = [...kept].length > 0 && (await this.#blobReferenced(layer.digest));
-          if (!stillUsed) await this.#images.content.delete(layer.digest);
+          if (!(await this.#blobReferenced(layer.digest))) await this.#images.content.delete(layer.digest);
         }
         kept.add(chain); // deleted once is enough
       }
@@ -1063,12 +1079,10 @@ class BuildRun {
     this.#say(` ---> Running in ${short}\n`);
     const abort = () => void containers.kill(Id).catch(() => undefined);
     this.#o.signal?.addEventListener('abort', abort, { once: true });
-    let output = '';
     try {
       const reader = (async () => {
         for await (const entry of containers.attachOutput(Id, { stdout: true, stderr: true, logs: true })) {
           const text = entry.data.toString();
-          output = (output + text).slice(-8192);
           this.#say(text);
         }
       })();
@@ -1097,7 +1111,6 @@ class BuildRun {
       this.#o.signal?.removeEventListener('abort', abort);
       await containers.remove(Id, { force: true, volumes: true }).catch(() => undefined);
       this.#say(`Removing intermediate container ${short}\n`);
-      void output;
     }
   }
 
@@ -1159,15 +1172,15 @@ class BuildRun {
       fromState = stage ? ctx.done[stage.index] : await this.#baseState(from, this.#o.platform);
     }
     const chownText = typeof chown === 'string' ? expand(chown) : '';
-    const describe = async (sources: Source[], root: string | undefined) => {
+    const describe = async (sources: Source[]) => {
       const sum = fromState
         ? `${stateId(fromState)}:${paths.join(',')}`
-        : await this.#b.hasher.checksum(sources, root ?? this.#contextRoot, this.#ignore);
+        : await this.#b.hasher.checksum(sources, this.#ignore);
       const inlineSum = createHash('sha256').update(JSON.stringify(inline)).digest('hex');
       return `${sum}:${inlineSum}`;
     };
     const doCopy = async (sources: Source[], sourceIgnore: IgnoreMatcher | undefined) => {
-      const sum = await describe(sources, undefined);
+      const sum = await describe(sources);
       const createdBy = `/bin/sh -c #(nop) ${ins.keyword} ${fromFlag ? `--from=${fromFlag} ` : ''}${sum.slice(0, 64)} in ${dest} `;
       return this.#cached(
         state,

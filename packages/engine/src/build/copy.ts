@@ -103,11 +103,7 @@ export interface Identity {
 }
 
 /** Every file under the sources, as the copy will see them (ignored files left out). */
-async function filesUnder(
-  source: Source,
-  root: string,
-  ignore: IgnoreMatcher | undefined,
-): Promise<string[]> {
+async function filesUnder(source: Source, ignore: IgnoreMatcher | undefined): Promise<string[]> {
   const info = await lstat(source.abs);
   if (!info.isDirectory()) return [source.abs];
   const out: string[] = [source.abs];
@@ -126,7 +122,6 @@ async function filesUnder(
     }
   };
   await visit(source.abs, source.rel);
-  void root;
   return out;
 }
 
@@ -138,10 +133,10 @@ async function filesUnder(
 export class SourceHasher {
   readonly #known = new Map<string, string>();
 
-  async checksum(sources: Source[], root: string, ignore?: IgnoreMatcher): Promise<string> {
+  async checksum(sources: Source[], ignore?: IgnoreMatcher): Promise<string> {
     const total = createHash('sha256');
     for (const source of sources) {
-      for (const abs of await filesUnder(source, root, ignore)) {
+      for (const abs of await filesUnder(source, ignore)) {
         const info = await lstat(abs);
         const rel = abs.slice(source.abs.length);
         total.update(`${source.rel}\0${rel}\0${info.mode}\0${info.uid}:${info.gid}\0`);
