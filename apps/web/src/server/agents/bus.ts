@@ -26,6 +26,13 @@ export const busMessageSchema = z.discriminatedUnion('kind', [
     hostId: id,
     command: commandSchema,
     timeoutMs: z.number().int().positive(),
+    /** Whether the asker follows the request's progress (the holder then relays it). */
+    progress: z.boolean().default(false),
+  }),
+  z.object({
+    kind: z.literal('progress'),
+    id,
+    updates: z.array(z.record(z.string(), z.unknown())).max(1000),
   }),
   z.object({
     kind: z.literal('result'),

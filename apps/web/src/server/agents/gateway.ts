@@ -85,7 +85,14 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  onProgress?: ProgressListener;
 }
+
+/** Progress events of a long request (an image pull's per-layer lines), as the agent reports them. */
+export type ProgressListener = (updates: Array<Record<string, unknown>>) => void;
+
+/** A holder forwards a remote request's progress to its asker at most this often, newest per layer. */
+const progressRelayMs = 250;
 
 export interface StreamChunk {
   stream: 'stdout' | 'stderr';
@@ -108,6 +115,7 @@ interface RemoteRequest {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  onProgress?: ProgressListener;
 }
 
 interface RemoteStream {
@@ -241,9 +249,10 @@ export class AgentGateway {
     command: Command,
     timeoutMs = REQUEST_TIMEOUT_MS,
     requestId: string = randomUUID(),
+    onProgress?: ProgressListener,
   ): Promise<unknown> {
     const socket = this.#local(hostId);
-    if (socket) return this.#localRequest(socket, command, timeoutMs, requestId);
+    if (socket) return this.#localRequest(socket, command, timeoutMs, requestId, onProgress);
     const holder = await this.#holder(hostId);
     if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
     const bus = this.#bus;
@@ -254,9 +263,17 @@ export class AgentGateway {
         this.#remoteRequests.delete(id);
         reject(new AgentUnavailableError('the agent did not answer in time', 'timeout'));
       }, timeoutMs + 2000);
-      this.#remoteRequests.set(id, { resolve, reject, timer });
+      this.#remoteRequests.set(id, { resolve, reject, timer, ...(onProgress ? { onProgress } : {}) });
       bus
-        .send(holder, { kind: 'request', id, from: bus.instanceId, hostId, command, timeoutMs })
+        .send(holder, {
+          kind: 'request',
+          id,
+          from: bus.instanceId,
+          hostId,
+          command,
+          timeoutMs,
+          progress: onProgress !== undefined,
+        })
         .catch((error: Error) => {
           clearTimeout(timer);
           this.#remoteRequests.delete(id);
@@ -267,13 +284,19 @@ export class AgentGateway {
     });
   }
 
-  #localRequest(socket: WebSocket, command: Command, timeoutMs: number, requestId: string): Promise<unknown> {
+  #localRequest(
+    socket: WebSocket,
+    command: Command,
+    timeoutMs: number,
+    requestId: string,
+    onProgress?: ProgressListener,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
         reject(new AgentUnavailableError('the agent did not answer in time', 'timeout'));
       }, timeoutMs);
-      this.#pending.set(requestId, { socket, resolve, reject, timer });
+      this.#pending.set(requestId, { socket, resolve, reject, timer, ...(onProgress ? { onProgress } : {}) });
       send(socket, { type: 'request', requestId, command });
     });
   }
@@ -346,27 +369,33 @@ export class AgentGateway {
           });
           return;
         }
-        this.#localRequest(socket, message.command, message.timeoutMs, message.id).then(
-          (result) => reply({ kind: 'result', id: message.id, ok: true, result }),
-          (error: Error) =>
-            reply({
-              kind: 'result',
-              id: message.id,
-              ok: false,
-              error: {
-                unavailable: error instanceof AgentUnavailableError,
-                code:
-                  error instanceof AgentCommandError
-                    ? error.code
-                    : error instanceof AgentUnavailableError
-                      ? error.reason
-                      : 'failed',
-                message: error.message,
-              },
-            }),
-        );
+        const relay = message.progress ? progressRelay(bus, message.from, message.id) : undefined;
+        this.#localRequest(socket, message.command, message.timeoutMs, message.id, relay?.listener)
+          .finally(() => relay?.flush())
+          .then(
+            (result) => reply({ kind: 'result', id: message.id, ok: true, result }),
+            (error: Error) =>
+              reply({
+                kind: 'result',
+                id: message.id,
+                ok: false,
+                error: {
+                  unavailable: error instanceof AgentUnavailableError,
+                  code:
+                    error instanceof AgentCommandError
+                      ? error.code
+                      : error instanceof AgentUnavailableError
+                        ? error.reason
+                        : 'failed',
+                  message: error.message,
+                },
+              }),
+          );
         return;
       }
+      case 'progress':
+        this.#remoteRequests.get(message.id)?.onProgress?.(message.updates);
+        return;
       case 'result': {
         const pending = this.#remoteRequests.get(message.id);
         if (!pending) return;
@@ -707,11 +736,43 @@ export class AgentGateway {
         if (stream?.socket === socket) stream.onEnd(frame.error?.message);
         return;
       }
+      case 'progress': {
+        const pending = this.#pending.get(frame.requestId);
+        if (pending?.socket === socket) pending.onProgress?.([frame.progress]);
+        return;
+      }
       default:
-        // Progress updates of long requests are not shown yet.
         return;
     }
   }
+}
+
+/**
+ * Coalesces a request's progress events on the instance holding the agent: the newest per layer (or status
+ * line), sent to the asking instance at most every 250 ms, and once more when the request ends.
+ */
+function progressRelay(
+  bus: InstanceBus,
+  to: string,
+  id: string,
+): { listener: ProgressListener; flush: () => void } {
+  const latest = new Map<string, Record<string, unknown>>();
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (latest.size === 0) return;
+    const updates = [...latest.values()];
+    latest.clear();
+    void bus.send(to, { kind: 'progress', id, updates }).catch(() => {});
+  };
+  return {
+    listener: (updates) => {
+      for (const update of updates) latest.set(String(update.id ?? update.status ?? ''), update);
+      timer ??= setTimeout(flush, progressRelayMs);
+    },
+    flush,
+  };
 }
 
 function unavailableReason(code: string): UnavailableReason {

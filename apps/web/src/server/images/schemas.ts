@@ -40,3 +40,23 @@ export const imageRemoveInput = z.object({
   force: z.boolean().default(false),
 });
 export type ImageRemoveInput = z.infer<typeof imageRemoveInput>;
+
+/** `docker pull` on one or many hosts of the team, each followed as an operation with per-layer progress. */
+export const imagePullInput = z.object({
+  teamId: z.string().uuid(),
+  // A Docker reference: [registry[:port]/]path[:tag][@sha256:…]; the agent parses it exactly.
+  reference: z
+    .string()
+    .trim()
+    .min(1)
+    .max(1024)
+    .regex(
+      /^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$/,
+      'an image reference such as busybox:1.36 or registry:5000/app:2',
+    ),
+  hostIds: z.array(z.string().uuid()).min(1).max(100),
+});
+export type ImagePullInput = z.infer<typeof imagePullInput>;
+export const imagePullOutput = z.object({
+  operations: z.array(z.object({ hostId: z.string(), operationId: z.string() })),
+});

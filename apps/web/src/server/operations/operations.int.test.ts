@@ -41,8 +41,23 @@ describe('operations', () => {
     async *deltas(signal) {
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     },
-    async execute(command) {
+    async execute(command, progress) {
       executed.push(command);
+      if (command.kind === 'image.pull' && command.reference.startsWith('bt-progress/')) {
+        progress({ status: `Pulling from ${command.reference}`, id: 'latest' });
+        for (const layer of ['aaaaaaaaaaaa', 'bbbbbbbbbbbb'])
+          for (let current = 0; current <= 4; current++) {
+            progress({
+              status: 'Downloading',
+              id: layer,
+              progressDetail: { current: current * 256, total: 1024 },
+            });
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        progress({ status: 'Pull complete', id: 'aaaaaaaaaaaa' });
+        progress({ status: 'Pull complete', id: 'bbbbbbbbbbbb' });
+        return { id: 'sha256:pulled' };
+      }
       if (command.kind === 'container.kill')
         throw Object.assign(new Error('No such container: gone'), { code: 'not_found' });
       if (command.kind === 'image.pull') await new Promise<void>((resolve) => (release = resolve));
@@ -168,12 +183,17 @@ describe('operations', () => {
       },
       first.gateway,
     );
+    // Its outcome is read after the instance is gone; hold it from now on so the rejection is not unhandled.
+    const outcome = asked.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     await expect.poll(pulls).toBe(before + 1);
     // The control plane goes away while the agent is still pulling.
     const port = first.port;
     await first.close();
     instances.splice(instances.indexOf(first), 1);
-    await expect(asked).rejects.toMatchObject({ name: 'AgentUnavailableError', reason: 'disconnected' });
+    expect(await outcome).toMatchObject({ name: 'AgentUnavailableError', reason: 'disconnected' });
     const row = await cp.db.db().operation.findFirstOrThrow({ where: { teamId } });
     expect(row.state).toBe('running');
 
@@ -192,6 +212,36 @@ describe('operations', () => {
       expect(pulls()).toBe(before + 1);
     } finally {
       stop();
+    }
+  });
+
+  it("keeps a pull's per-layer progress on the row, also when the agent is held by another instance", async () => {
+    const holder = await startGatewayInstance();
+    const asker = await startGatewayInstance();
+    instances.push(holder, asker);
+    const { teamId, hostId } = await host(holder);
+    for (const via of [holder, asker]) {
+      const { id, done } = await ops.startOperation(
+        {
+          teamId,
+          hostId,
+          userId: null,
+          command: { kind: 'image.pull', reference: 'bt-progress/app:1' } as Command,
+          timeoutMs: 30_000,
+          followProgress: true,
+        },
+        via.gateway,
+      );
+      expect(await done).toEqual({ id: 'sha256:pulled' });
+      const row = await cp.db.db().operation.findUniqueOrThrow({ where: { id } });
+      expect(row.state).toBe('succeeded');
+      expect(row.progress).toEqual({
+        status: 'Pulling from bt-progress/app:1',
+        layers: [
+          { id: 'aaaaaaaaaaaa', status: 'Pull complete' },
+          { id: 'bbbbbbbbbbbb', status: 'Pull complete' },
+        ],
+      });
     }
   });
 

@@ -6,10 +6,24 @@ export const operationListInput = z.object({
   teamId: z.uuid(),
   hostId: z.uuid().optional(),
   state: z.enum(operationStates).optional(),
+  /** Only these operations (a page following the pulls it started). */
+  ids: z.array(z.uuid()).max(100).optional(),
   cursor: z.uuid().optional(),
   limit: z.number().int().min(1).max(200).default(50),
 });
 export type OperationListInput = z.infer<typeof operationListInput>;
+
+export const operationProgressSchema = z.object({
+  status: z.string(),
+  layers: z.array(
+    z.object({
+      id: z.string(),
+      status: z.string(),
+      current: z.number().optional(),
+      total: z.number().optional(),
+    }),
+  ),
+});
 
 export const operationSchema = z.object({
   id: z.string(),
@@ -20,6 +34,7 @@ export const operationSchema = z.object({
   target: z.string().nullable(),
   state: z.enum(operationStates),
   error: z.string().nullable(),
+  progress: operationProgressSchema.nullable(),
   createdAt: z.string(),
   finishedAt: z.string().nullable(),
 });

@@ -9,9 +9,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Command } from '@berth/agent/protocol/messages';
-import { AgentCommandError, type AgentGateway, AgentUnavailableError, gateway } from '../agents/gateway';
+import {
+  AgentCommandError,
+  type AgentGateway,
+  AgentUnavailableError,
+  gateway,
+  type ProgressListener,
+} from '../agents/gateway';
 import { db } from '../db';
-import type { OperationList, OperationListInput } from './schemas';
+import { type OperationList, type OperationListInput, operationProgressSchema } from './schemas';
 
 /** After the deadline a missing result is a timeout; the grace covers the agent's own time to answer. */
 const deadlineGraceMs = 5_000;
@@ -43,21 +49,26 @@ async function finish(id: string, outcome: { ok: true; result: unknown } | { ok:
   await db().operation.updateMany({ where: { id, state: 'running' }, data });
 }
 
+export interface OperationInput {
+  teamId: string;
+  hostId: string;
+  userId: string | null;
+  command: Command;
+  target?: string;
+  timeoutMs: number;
+  /** Keep the agent's progress events (per layer) on the row, for pages that follow a pull. */
+  followProgress?: boolean;
+}
+
 /**
- * Runs a command on a host as an operation and answers with its result. A disconnect before the answer keeps
- * the operation running (it is redelivered); the caller hears that it is pending.
+ * Records an operation and sends its command; resolves once the row exists, with the outcome to come. A
+ * disconnect before the answer keeps the operation running (it is redelivered); `done` then rejects saying
+ * it is pending.
  */
-export async function runOperation(
-  input: {
-    teamId: string;
-    hostId: string;
-    userId: string | null;
-    command: Command;
-    target?: string;
-    timeoutMs: number;
-  },
+export async function startOperation(
+  input: OperationInput,
   via: AgentGateway = gateway(),
-): Promise<unknown> {
+): Promise<{ id: string; done: Promise<unknown> }> {
   const id = randomUUID();
   const { command, redeliverable } = storable(input.command);
   await db().operation.create({
@@ -75,22 +86,98 @@ export async function runOperation(
       deadline: new Date(Date.now() + input.timeoutMs),
     },
   });
-  try {
-    const result = await via.request(input.hostId, input.command, input.timeoutMs, id);
-    await finish(id, { ok: true, result });
-    return result;
-  } catch (error) {
-    const e = error as Error;
-    if (e instanceof AgentUnavailableError && e.reason === 'disconnected' && redeliverable)
-      throw new AgentUnavailableError(
-        'the agent disconnected before answering; the operation goes on when it is back',
-        'disconnected',
+  const progress = input.followProgress ? progressRecorder(id) : undefined;
+  const done = (async () => {
+    try {
+      const result = await via.request(input.hostId, input.command, input.timeoutMs, id, progress?.listener);
+      await progress?.flush();
+      await finish(id, { ok: true, result });
+      return result;
+    } catch (error) {
+      await progress?.flush();
+      const e = error as Error;
+      if (e instanceof AgentUnavailableError && e.reason === 'disconnected' && redeliverable)
+        throw new AgentUnavailableError(
+          'the agent disconnected before answering; the operation goes on when it is back',
+          'disconnected',
+        );
+      if (e instanceof AgentUnavailableError || e instanceof AgentCommandError)
+        await finish(id, { ok: false, error: e });
+      else await finish(id, { ok: false, error: new Error('internal error') });
+      throw error;
+    }
+  })();
+  return { id, done };
+}
+
+/** Runs a command on a host as an operation and answers with its result (see startOperation). */
+export async function runOperation(input: OperationInput, via: AgentGateway = gateway()): Promise<unknown> {
+  const { done } = await startOperation(input, via);
+  return done;
+}
+
+/** A layer's last reported state, as `docker pull` shows it. */
+export interface LayerProgress {
+  id: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+const progressWriteMs = 500;
+
+/**
+ * Folds progress events into one line per layer (and the newest status line without one) and writes them
+ * on the row at most twice a second.
+ */
+function progressRecorder(id: string): { listener: ProgressListener; flush: () => Promise<void> } {
+  const layers = new Map<string, LayerProgress>();
+  let status = '';
+  let dirty = false;
+  let timer: NodeJS.Timeout | undefined;
+  let writing = Promise.resolve();
+  const write = () => {
+    timer = undefined;
+    if (!dirty) return writing;
+    dirty = false;
+    const progress = { status, layers: [...layers.values()] };
+    writing = writing
+      .then(() =>
+        db().operation.updateMany({
+          where: { id, state: 'running' },
+          data: { progress: progress as object },
+        }),
+      )
+      .then(
+        () => {},
+        () => {},
       );
-    if (e instanceof AgentUnavailableError || e instanceof AgentCommandError)
-      await finish(id, { ok: false, error: e });
-    else await finish(id, { ok: false, error: new Error('internal error') });
-    throw error;
-  }
+    return writing;
+  };
+  return {
+    listener: (updates) => {
+      for (const update of updates) {
+        const text = typeof update.status === 'string' ? update.status.slice(0, 200) : '';
+        const layer =
+          typeof update.id === 'string' && /^[0-9a-f]{12}$/.test(update.id) ? update.id : undefined;
+        if (!layer) {
+          if (text) status = text;
+          continue;
+        }
+        const detail = update.progressDetail as { current?: unknown; total?: unknown } | undefined;
+        const entry: LayerProgress = { id: layer, status: text };
+        if (typeof detail?.current === 'number') entry.current = detail.current;
+        if (typeof detail?.total === 'number') entry.total = detail.total;
+        layers.set(layer, entry);
+      }
+      dirty = true;
+      timer ??= setTimeout(() => void write(), progressWriteMs);
+    },
+    flush: async () => {
+      if (timer) clearTimeout(timer);
+      await write();
+    },
+  };
 }
 
 /** Sends again what a host's agent has not answered yet, under the same ids; called when it comes online. */
@@ -147,6 +234,7 @@ export async function listOperations(input: OperationListInput): Promise<Operati
     where: {
       teamId: input.teamId,
       ...(input.hostId ? { hostId: input.hostId } : {}),
+      ...(input.ids?.length ? { id: { in: input.ids } } : {}),
       ...(input.state ? { state: input.state } : {}),
     },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -174,6 +262,10 @@ export async function listOperations(input: OperationListInput): Promise<Operati
       target: r.target,
       state: r.state as OperationList['operations'][number]['state'],
       error: r.error,
+      progress: operationProgressSchema
+        .nullable()
+        .catch(null)
+        .parse(r.progress ?? null),
       createdAt: r.createdAt.toISOString(),
       finishedAt: r.finishedAt?.toISOString() ?? null,
     })),

@@ -27,7 +27,14 @@ import {
   setHostLabels,
   startEnrollment,
 } from '../hosts/service';
-import { imageListInput, imageListOutput, imageRemoveInput } from '../images/schemas';
+import { pullImage } from '../images/pull';
+import {
+  imageListInput,
+  imageListOutput,
+  imagePullInput,
+  imagePullOutput,
+  imageRemoveInput,
+} from '../images/schemas';
 import { listFleetImages, removeImage } from '../images/service';
 import { operationListInput, operationListSchema } from '../operations/schemas';
 import { listOperations } from '../operations/service';
@@ -155,6 +162,16 @@ export const appRouter = router({
       .input(imageListInput)
       .output(imageListOutput)
       .query(({ ctx, input }) => listFleetImages({ ...input, teamId: ctx.teamId })),
+    pull: teamProcedure('operator')
+      .input(imagePullInput)
+      .output(imagePullOutput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          return await pullImage({ ...input, teamId: ctx.teamId }, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
     remove: teamProcedure('operator')
       .input(imageRemoveInput)
       .mutation(async ({ ctx, input }) => {

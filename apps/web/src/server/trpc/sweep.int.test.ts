@@ -31,6 +31,7 @@ const required: Record<string, Required> = {
   'containers.deploy': 'operator',
   'containers.action': 'operator',
   'images.list': 'viewer',
+  'images.pull': 'operator',
   'images.remove': 'operator',
   'operations.list': 'viewer',
   'audit.list': 'admin',
