@@ -173,6 +173,15 @@ export class Builder {
     return run.execute();
   }
 
+  /** A fresh directory for a context the Docker API unpacks (removed by the caller). */
+  async contextDir(): Promise<string> {
+    this.#swept ??= this.#sweep();
+    await this.#swept;
+    const dir = join(this.#dataRoot, 'build', 'contexts', randomBytes(8).toString('hex'));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
   /**
    * Scratch left by a process that died mid-build: overlays still mounted there are unmounted before the
    * directories go (removing through a mounted overlay would write whiteouts, not free anything).
@@ -1056,6 +1065,24 @@ class BuildRun {
   }
 
   async #runContainer(
+    state: State,
+    argv: string[],
+    argEnv: string[],
+    networkFlag: string | true | undefined,
+  ): Promise<{ descriptor: Descriptor; diffId: string } | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#runOnce(state, argv, argEnv, networkFlag);
+      } catch (error) {
+        // runc 1.1 can fail `start` with a missing exec.fifo when the command exits at once; the container's
+        // result is then unknown, so the step runs again in a fresh container.
+        if (attempt > 0 || !/exec\.fifo/.test((error as Error).message)) throw error;
+        this.#say("runc start raced the command's exit; running the step again\n");
+      }
+    }
+  }
+
+  async #runOnce(
     state: State,
     argv: string[],
     argEnv: string[],

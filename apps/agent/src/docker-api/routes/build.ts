@@ -4,9 +4,7 @@
  * lines, `{"aux":{"ID":…}}` for the image, and `{"errorDetail":…}` when a step fails after output began.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { Builder, RegistryCredentials } from '@berth/engine';
 import { z } from 'zod';
 import { authConfigSchema, credentialsOf } from '../auth';
@@ -17,7 +15,6 @@ import type { Router } from '../router';
 
 export interface BuildDeps {
   builder: Builder;
-  dataRoot: string;
 }
 
 const stringMapSchema = z.record(z.string(), z.string().nullable());
@@ -105,8 +102,7 @@ function build(deps: BuildDeps): Handler {
     const buildArgs = jsonParam(ctx, 'buildargs');
     const labels = jsonParam(ctx, 'labels');
     const network = ctx.query.get('networkmode') || undefined;
-    const dir = join(deps.dataRoot, 'build', 'contexts', randomBytes(8).toString('hex'));
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const dir = await deps.builder.contextDir();
     try {
       await extractContext(ctx, dir);
       const progress = new ProgressStream(ctx);

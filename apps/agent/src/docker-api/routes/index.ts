@@ -13,7 +13,7 @@ import { registerVolumeRoutes, type VolumeDeps } from './volumes';
 
 export type ApiDeps = SystemDeps &
   ImageDeps &
-  Partial<ContainerDeps & ExecDeps & VolumeDeps & NetworkDeps & Pick<BuildDeps, 'builder'>>;
+  Partial<ContainerDeps & ExecDeps & VolumeDeps & NetworkDeps & BuildDeps>;
 
 export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<Handler> {
   registerSystemRoutes(router, deps);
@@ -33,7 +33,7 @@ export function registerRoutes(router: Router<Handler>, deps: ApiDeps): Router<H
       });
   }
   if (deps.volumes) registerVolumeRoutes(router, { volumes: deps.volumes });
-  if (deps.builder) registerBuildRoutes(router, { builder: deps.builder, dataRoot: deps.dataRoot });
+  if (deps.builder) registerBuildRoutes(router, { builder: deps.builder });
   registerAuthRoutes(router);
   return router;
 }
