@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile variable syntax under test
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -295,6 +295,11 @@ describe('docker build on the engine', () => {
     expect((await output(engine, 'bt-build/multi')).out).toBe('built\nfrom the tar\n');
     const inspect = await engine.images.inspect(id);
     expect(inspect.RootFS.Layers).toHaveLength(3);
+    // the builder stage is kept as an untagged image, and a rebuild hits the cache in both stages
+    expect(engine.images.list({ dangling: true }).length).toBeGreaterThan(0);
+    const again = await build({}, { tags: ['bt-build/multi'], target: 'final' });
+    expect(again.id).toBe(id);
+    expect(again.text.match(/Using cache/g)).toHaveLength(7);
   });
 
   it('pulls a missing FROM image (again with pull), and ADD fetches a URL', async () => {
@@ -332,6 +337,9 @@ describe('docker build on the engine', () => {
     await fails('FROM busybox\nFROBNICATE now\n', /line 2: unknown instruction: FROBNICATE/);
     await fails('FROM busybox\nCOPY missing.txt /x\n', /file not found in build context/);
     await fails('FROM busybox\nCOPY ../../etc/passwd /x\n', /forbidden path outside the build context/);
+    // a symlink in the context is followed inside the context only: /etc/passwd there does not exist
+    await symlink('/etc/passwd', join(ctx, 'escape'));
+    await fails('FROM busybox\nCOPY escape /x\n', /file not found in build context/);
     await fails(
       'FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /x /y\n',
       /circular dependency detected on stage: b/,

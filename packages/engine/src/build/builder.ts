@@ -377,6 +377,9 @@ class BuildRun {
       const unused = [...this.#buildArgs.keys()].filter((k) => !this.#usedArgs.has(k));
       if (unused.length)
         this.#say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+      // Earlier stages stay as untagged images, as the classic builder leaves them: their layers then
+      // survive an engine restart (the store drops snapshots no image owns) and keep the stages cached.
+      for (const stage of results.slice(0, -1)) this.#keep.add(await this.#materialize(stage));
       const id = await this.#materialize(final);
       this.#keep.add(id);
       for (const tag of tags) await this.#b.images.tag(id, tag);
