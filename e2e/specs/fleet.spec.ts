@@ -1,0 +1,262 @@
+/**
+ * The fleet pages in Chromium over the real stack and a real agent: the Containers page lists a container the
+ * agent runs and restarts/stops it from there; an invited viewer sees the fleet but has no actions and the
+ * server refuses them; a second team does not see the first team's hosts; an admin revokes the host and its agent
+ * is disconnected and refused.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Stack, startStack } from './stack';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let stack: Stack;
+let browser: Browser;
+let registry: StartedRegistry;
+let agentHome: string;
+let agent: ChildProcess | undefined;
+let agentOutput = '';
+
+function docker(socket: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'docker',
+      ['-H', `unix://${socket}`, ...args],
+      { env: { PATH: process.env.PATH, HOME: agentHome } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function stopAgent(): Promise<void> {
+  if (!agent?.pid || agent.exitCode !== null) return;
+  const exited = new Promise((r) => agent?.once('exit', r));
+  process.kill(agent.pid, 'SIGTERM');
+  await exited;
+}
+
+/** A tRPC mutation from the page itself (its session cookie), as a hand-made request would be. */
+function trpcMutation(page: Page, path: string, input: unknown): Promise<number> {
+  return page.evaluate(
+    async ({ path, input }) => {
+      const response = await fetch(`/api/trpc/${path}?batch=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ 0: { json: input } }),
+      });
+      return response.status;
+    },
+    { path, input },
+  );
+}
+
+function trpcQuery(page: Page, path: string, input: unknown): Promise<number> {
+  return page.evaluate(
+    async ({ path, input }) => {
+      const query = encodeURIComponent(JSON.stringify({ 0: { json: input } }));
+      return (await fetch(`/api/trpc/${path}?batch=1&input=${query}`)).status;
+    },
+    { path, input },
+  );
+}
+
+before(async () => {
+  registry = await startRegistry();
+  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
+  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-fleet-'));
+  await chmod(agentHome, 0o755);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  if (agentHome) await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-fleet']);
+  await stopAgent();
+  await browser?.close();
+  await stack?.[Symbol.asyncDispose]();
+  await registry?.[Symbol.asyncDispose]();
+  if (agentHome) await rm(agentHome, { recursive: true, force: true });
+});
+
+test('fleet containers, an invited viewer, a second team, and a revoked host', async () => {
+  const owner = await browser.newPage();
+  await owner.goto(stack.url);
+  await owner.waitForURL('**/setup');
+  await owner.fill('input[name=name]', 'Ada Owner');
+  await owner.fill('input[name=email]', 'ada@example.test');
+  await owner.fill('input[name=password]', 'a long enough password');
+  await owner.fill('input[name=teamName]', 'Core');
+  await owner.click('button[type=submit]');
+  await owner.waitForURL('**/hosts');
+
+  // A real agent enrols with the command the page gives.
+  await owner.click('text=Add a host');
+  const command = (await owner.textContent('[data-testid=enroll-command]')) ?? '';
+  const match = /--control-plane (\S+) --enroll-token (\S+)/.exec(command);
+  assert.ok(match, `unexpected command: ${command}`);
+  const socket = join(agentHome, 'docker.sock');
+  agent = spawn(
+    join(root, 'node_modules/.bin/tsx'),
+    [
+      join(root, 'apps/agent/src/main.ts'),
+      '--data-root',
+      join(agentHome, 'data'),
+      '--docker-socket',
+      socket,
+      '--control-plane',
+      match[1] as string,
+      '--enroll-token',
+      match[2] as string,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  agent.stdout?.on('data', (d: Buffer) => {
+    agentOutput += d.toString();
+  });
+  agent.stderr?.on('data', (d: Buffer) => {
+    agentOutput += d.toString();
+  });
+  await owner
+    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
+    .catch(() => {
+      throw new Error(`the host did not come online; agent output:\n${agentOutput}`);
+    });
+
+  const image = await pushBusybox(registry, 'bt-e2e/fleet:1');
+  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
+  const run = await docker(socket, [
+    'run',
+    '-d',
+    '--name',
+    'bt-e2e-fleet',
+    '--network',
+    'none',
+    '--label',
+    'app=bt-fleet',
+    image,
+    'sleep',
+    '1000',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+
+  // The Containers page lists it; the label filter finds it; a restart from there restarts it on the host.
+  await owner.click('nav >> text=Containers');
+  const row = owner.locator('[data-testid=fleet-container-bt-e2e-fleet]');
+  await row.waitFor({ timeout: 20_000 });
+  await owner.fill('input[placeholder="app=web, tier"]', 'app=nothing-here');
+  await owner.waitForSelector('[data-testid=containers-empty]');
+  await owner.fill('input[placeholder="app=web, tier"]', 'app=bt-fleet');
+  await row.waitFor();
+  assert.equal(await row.locator('[data-testid=container-state]').textContent(), 'running');
+  const startedAt = async () =>
+    (await docker(socket, ['inspect', '-f', '{{.State.StartedAt}}', 'bt-e2e-fleet'])).stdout.trim();
+  const before = await startedAt();
+  await row.locator('button:has-text("Restart")').click();
+  await owner.waitForSelector('[data-testid=toast]:has-text("Restart: done")', { timeout: 30_000 });
+  assert.notEqual(await startedAt(), before, 'the container was not restarted on the host');
+  await row.locator('button:has-text("Stop")').click();
+  await owner.waitForSelector(
+    '[data-testid=fleet-container-bt-e2e-fleet] [data-testid=container-state]:has-text("exited")',
+    { timeout: 30_000 },
+  );
+  const state = await docker(socket, ['inspect', '-f', '{{.State.Status}}', 'bt-e2e-fleet']);
+  assert.equal(state.stdout.trim(), 'exited');
+  await row.locator('button:has-text("Start")').click();
+  await owner.waitForSelector(
+    '[data-testid=fleet-container-bt-e2e-fleet] [data-testid=container-state]:has-text("running")',
+    { timeout: 30_000 },
+  );
+
+  // Invite a viewer by link; they sign up with it in another browser.
+  await owner.click('nav >> text=Team');
+  await owner.selectOption('[data-testid=invite-form] select[name=role]', 'viewer');
+  await owner.click('text=Create invitation link');
+  const link = await owner.inputValue('[data-testid=invite-link]');
+  assert.match(link, /\/invite\/[A-Za-z0-9_-]{43}$/);
+  const viewerContext = await browser.newContext();
+  const viewer = await viewerContext.newPage();
+  await viewer.goto(link);
+  await viewer.fill('[data-testid=invite-signup] input[name=name]', 'Vic Viewer');
+  await viewer.fill('[data-testid=invite-signup] input[name=email]', 'vic@example.test');
+  await viewer.fill('[data-testid=invite-signup] input[name=password]', 'a long enough password');
+  await viewer.click('text=Create account and join');
+  await viewer.waitForURL('**/hosts');
+  assert.equal(await viewer.textContent('[data-testid=my-role]'), 'viewer');
+  await viewer.click('nav >> text=Containers');
+  const seen = viewer.locator('[data-testid=fleet-container-bt-e2e-fleet]');
+  await seen.waitFor({ timeout: 20_000 });
+  assert.equal(
+    await seen.locator('button', { hasText: /^(Start|Stop|Restart|Kill|Pause|Unpause|Remove)$/ }).count(),
+    0,
+    'a viewer sees no actions',
+  );
+  assert.equal(await viewer.locator('input[type=checkbox]').count(), 0, 'a viewer cannot select');
+  // A hand-made request is refused by the server too.
+  const hostId = (await seen.locator('a').getAttribute('href'))?.split('/').pop();
+  const me = await viewer.evaluate(async () => (await fetch('/api/trpc/me')).json());
+  const teamId = (me as { result: { data: { json: { teams: Array<{ teamId: string }> } } } }).result.data.json
+    .teams[0]?.teamId;
+  const containerId = (await docker(socket, ['inspect', '-f', '{{.Id}}', 'bt-e2e-fleet'])).stdout.trim();
+  assert.equal(
+    await trpcMutation(viewer, 'containers.action', { teamId, hostId, containerId, action: 'stop' }),
+    403,
+  );
+  assert.equal(
+    (await docker(socket, ['inspect', '-f', '{{.State.Status}}', 'bt-e2e-fleet'])).stdout.trim(),
+    'running',
+  );
+  // The link worked once.
+  const again = await browser.newContext();
+  const late = await again.newPage();
+  await late.goto(link);
+  await late.waitForSelector('[data-testid=invite-state]:has-text("already used")');
+  await again.close();
+
+  // A second team: its owner sees none of the first team's hosts, and its id is not the viewer's to read.
+  await owner.fill('[data-testid=new-team-form] input[name=name]', 'Edge');
+  await owner.click('text=Create team');
+  await owner.waitForSelector('[data-testid=team-switcher]');
+  await owner.waitForSelector('h1:has-text("Team Edge")');
+  await owner.click('nav >> text=Hosts');
+  await owner.waitForSelector('[data-testid=hosts-empty]');
+  await owner.click('nav >> text=Containers');
+  await owner.waitForSelector('[data-testid=containers-empty]');
+  const edge = (
+    (await owner.evaluate(async () => (await fetch('/api/trpc/me')).json())) as {
+      result: { data: { json: { teams: Array<{ teamId: string; teamName: string }> } } };
+    }
+  ).result.data.json.teams.find((t) => t.teamName === 'Edge')?.teamId;
+  assert.ok(edge);
+  assert.equal(await trpcQuery(viewer, 'hosts.list', { teamId: edge }), 404);
+  await owner.selectOption('[data-testid=team-switcher]', { label: 'Core' });
+  await owner.waitForSelector('[data-testid=fleet-container-bt-e2e-fleet]');
+
+  // Revoke: the agent is disconnected and refused; the host shows as revoked.
+  await owner.goto(`${stack.url}/hosts/${hostId}`);
+  owner.once('dialog', (dialog) => void dialog.accept());
+  await owner.click('text=Revoke host');
+  await owner.waitForSelector('[data-testid=host-status]:has-text("revoked")', { timeout: 20_000 });
+  const deadline = Date.now() + 20_000;
+  while (!agentOutput.includes('refused this agent')) {
+    if (Date.now() > deadline) throw new Error(`the agent was not refused:\n${agentOutput}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  await owner.reload();
+  await owner.waitForSelector('[data-testid=host-status]:has-text("revoked")');
+  await viewerContext.close();
+});
