@@ -74,6 +74,7 @@ export interface LinkOptions {
 }
 
 const completedRequestsKept = 1000;
+const maxEarlyInputBytes = 1024 * 1024;
 
 interface OpenStream {
   abort: AbortController;
@@ -286,12 +287,27 @@ export class ControlPlaneLink implements AsyncDisposable {
     const abort = new AbortController();
     sessionSignal.addEventListener('abort', () => abort.abort(), { once: true });
     const stream: OpenStream = { abort, credit };
+    // Keys typed before the stream's process exists (an exec still starting) wait for it, in order.
+    const early: Buffer[] = [];
+    let lastSize: [number, number] | undefined;
+    let earlyBytes = 0;
+    stream.input = (data) => {
+      // Streams that take no input (logs) never register: what is sent to them is held only up to a bound.
+      if (earlyBytes + data.length > maxEarlyInputBytes) return;
+      earlyBytes += data.length;
+      early.push(data);
+    };
+    stream.resize = (rows, cols) => {
+      lastSize = [rows, cols];
+    };
     const input: StreamInput = {
       onInput: (handler) => {
         stream.input = handler;
+        for (const data of early.splice(0)) handler(data);
       },
       onResize: (handler) => {
         stream.resize = handler;
+        if (lastSize) handler(...lastSize);
       },
     };
     this.#streams.set(streamId, stream);
