@@ -61,26 +61,28 @@ export async function startStack(
   });
   const url = `http://localhost:${port}`;
   const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the stack exited early:\n${output}`);
-    try {
-      const response = await fetch(`${url}/sign-in`, { redirect: 'manual' });
-      if (response.status < 500) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`the stack did not come up in time:\n${output}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return {
-    url,
-    home,
-    output: () => output,
-    async [Symbol.asyncDispose]() {
-      if (child.exitCode === null && child.pid) {
-        const exited = new Promise((r) => child.once('exit', r));
-        process.kill(child.pid, 'SIGTERM');
-        await exited;
-      }
-      await rm(home, { recursive: true, force: true });
-    },
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(child.pid, 'SIGTERM');
+      await exited;
+    }
+    await rm(home, { recursive: true, force: true });
   };
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the stack exited early:\n${output}`);
+      try {
+        const response = await fetch(`${url}/sign-in`, { redirect: 'manual' });
+        if (response.status < 500) break;
+      } catch {}
+      if (Date.now() > deadline) throw new Error(`the stack did not come up in time:\n${output}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } catch (error) {
+    // A stack that did not come up is stopped here: nobody else holds it.
+    await stop();
+    throw error;
+  }
+  return { url, home, output: () => output, [Symbol.asyncDispose]: stop };
 }
