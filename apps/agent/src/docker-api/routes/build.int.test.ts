@@ -72,6 +72,32 @@ describe('docker api: docker build through the socket', () => {
     const ls = await t.docker(['run', '--rm', 'bt-api/built:1', 'ls', '/app']);
     expect(ls.stdout).toBe('hello.txt\n');
 
+    // -f outside the context (the CLI ships it inside the tar), --target and --label
+    const elsewhere = join(t.root, 'Dockerfile.other');
+    await writeFile(elsewhere, 'FROM busybox AS one\nRUN echo one > /one\nFROM one AS two\nRUN false\n');
+    const targeted = await dockerBuild(t, [
+      'build',
+      '-f',
+      elsewhere,
+      '--target',
+      'one',
+      '--label',
+      'bt.label=yes',
+      '-t',
+      'bt-api/target',
+      ctx,
+    ]);
+    expect(targeted.code, targeted.stderr).toBe(0);
+    expect(targeted.stdout).not.toContain('RUN false');
+    const labels = await t.docker([
+      'image',
+      'inspect',
+      '--format',
+      '{{json .Config.Labels}}',
+      'bt-api/target',
+    ]);
+    expect(labels.stdout.trim()).toBe('{"bt.label":"yes"}');
+
     const again = await dockerBuild(t, [
       'build',
       '-q',

@@ -5,7 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Builder, RegistryCredentials } from '@berth/engine';
+import { unpackLayer } from '@berth/engine/images/unpack';
 import { z } from 'zod';
 import { authConfigSchema, credentialsOf } from '../auth';
 import { boolParam, type Handler, type RequestContext } from '../context';
@@ -56,17 +59,46 @@ function registryConfig(header: string | string[] | undefined): Record<string, R
   }
 }
 
-/** Unpacks the request body into `dir` with GNU tar, the compression picked from the first bytes. */
+/**
+ * Unpacks the request body into `dir`: plain and gzip contexts through the engine's hardened layer unpacker
+ * (nothing lands outside `dir`), bzip2 and xz through GNU tar.
+ */
 async function extractContext(ctx: RequestContext, dir: string): Promise<void> {
   const iterator = (ctx.req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) return; // an empty body: an empty context
   const head = first.value;
-  let flag: string[] = [];
-  if (head[0] === 0x1f && head[1] === 0x8b) flag = ['-z'];
-  else if (head.toString('latin1', 0, 3) === 'BZh') flag = ['-j'];
-  else if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) flag = ['-J'];
-  const child = spawn('tar', ['-x', ...flag, '--no-same-owner', '-C', dir, '-f', '-'], {
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  const bzip2 = head.toString('latin1', 0, 3) === 'BZh';
+  const xz = head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  const plain = !gzip && !bzip2 && !xz;
+  const body = Readable.from(
+    (async function* () {
+      let size = head.length;
+      yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        size += next.value.length;
+        yield next.value;
+      }
+      // The CLI's tar of a context with a Dockerfile from elsewhere ends right after the last entry's data,
+      // without padding or end-of-archive blocks; Go's reader takes that as the end, so the padding and
+      // end blocks are supplied here (extra zero blocks after a complete archive are ignored).
+      if (plain) yield Buffer.alloc(((512 - (size % 512)) % 512) + 1024);
+    })(),
+  );
+  if (plain || gzip) {
+    try {
+      await unpackLayer(
+        body,
+        gzip ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar',
+        dir,
+      );
+    } catch (error) {
+      throw new ApiError(400, `the build context is not a valid tar archive: ${(error as Error).message}`);
+    }
+    return;
+  }
+  const child = spawn('tar', ['-x', bzip2 ? '-j' : '-J', '--no-same-owner', '-C', dir, '-f', '-'], {
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -77,15 +109,7 @@ async function extractContext(ctx: RequestContext, dir: string): Promise<void> {
     child.on('error', reject);
     child.on('close', (code) => resolve(code ?? 1));
   });
-  child.stdin.on('error', () => {}); // tar exiting early is reported by its exit status
-  const write = (chunk: Buffer) =>
-    new Promise<void>((resolve) => {
-      if (child.stdin.write(chunk)) resolve();
-      else child.stdin.once('drain', resolve);
-    });
-  await write(head);
-  for (let next = await iterator.next(); !next.done; next = await iterator.next()) await write(next.value);
-  child.stdin.end();
+  await pipeline(body, child.stdin).catch(() => undefined); // tar exiting early is reported by its status
   const code = await exited;
   if (code !== 0) throw new ApiError(400, `the build context is not a valid tar archive: ${stderr.trim()}`);
 }
