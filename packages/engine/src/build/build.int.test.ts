@@ -197,6 +197,21 @@ describe('docker build on the engine', () => {
     expect(after.text).not.toContain('Using cache');
   });
 
+  it('makes the same COPY and WORKDIR layers from the same sources on every build', async () => {
+    const files = {
+      Dockerfile: 'FROM busybox\nWORKDIR /app/work\nCOPY f.txt tree/ sub/dir/\nCOPY f.txt /etc/\n',
+      'f.txt': 'same\n',
+      'tree/a/b.txt': 'deep\n',
+    };
+    const first = await build(files);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // any time taken from the clock would differ
+    const second = await build({}, { noCache: true });
+    expect(second.text).not.toContain('Using cache');
+    const layers = async (id: string) => (await engine.images.inspect(id)).RootFS.Layers;
+    expect(await layers(second.id)).toEqual(await layers(first.id));
+    expect(await layers(first.id)).toHaveLength(4);
+  });
+
   it('leaves out .dockerignore matches and refuses to copy them by name', async () => {
     const files = {
       Dockerfile: 'FROM busybox\nCOPY . /ctx/\nCMD ["find", "/ctx", "-type", "f"]\n',

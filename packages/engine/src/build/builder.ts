@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { z } from 'zod';
+import { resolveInRoot } from '../containers/archive';
 import { isMounted, rootfsLayout, unmountRootfs } from '../containers/rootfs';
 import type { ContainerStore } from '../containers/store';
 import { EngineError } from '../errors';
@@ -23,6 +24,7 @@ import {
   copySources,
   downloadSource,
   expandSources,
+  pinAncestorTimes,
   resolveIdentity,
   type Source,
   SourceHasher,
@@ -681,8 +683,9 @@ class BuildRun {
           // The directory is made now (root-owned, as the classic builder does); when it exists already the
           // step changes no file and adds no layer.
           const layer = await this.#overlayStep(state, async (rootfs) => {
-            const { resolveInRoot } = await import('../containers/archive');
+            const restore = await pinAncestorTimes(rootfs, dir);
             await mkdir(await resolveInRoot(rootfs, dir, true), { recursive: true, mode: 0o755 });
+            await restore();
           });
           return this.#child(next, `/bin/sh -c #(nop) WORKDIR ${dir}`, layer);
         });
@@ -1236,7 +1239,9 @@ class BuildRun {
               ];
             }
             try {
+              const restore = await pinAncestorTimes(rootfs, dest);
               await copySources(rootfs, all, dest, options);
+              await restore();
             } finally {
               if (inlineDir) await rm(inlineDir, { recursive: true, force: true });
             }

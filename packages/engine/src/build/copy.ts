@@ -419,3 +419,26 @@ export async function downloadSource(url: string, dir: string, signal?: AbortSig
   if (!Number.isNaN(modified)) await utimes(abs, new Date(modified), new Date(modified));
   return { rel: name, abs, remote: true };
 }
+
+const epoch = new Date(0);
+
+/**
+ * Keeps a step's layer reproducible: the directories along `path` get back the times they had before the
+ * step wrote below them, and those the step created get the Unix epoch, so the same sources give the same
+ * layer digest on every build (copied files and directories keep their own times, as with Docker).
+ */
+export async function pinAncestorTimes(rootfs: string, path: string): Promise<() => Promise<void>> {
+  const target = await resolveInRoot(rootfs, path, true);
+  const chain: string[] = [];
+  for (let p = target; p.startsWith(`${rootfs}/`); p = dirname(p)) chain.push(p);
+  const before = new Map<string, Date | undefined>();
+  for (const p of chain) before.set(p, (await lstat(p).catch(() => undefined))?.mtime);
+  return async () => {
+    for (const p of chain) {
+      const info = await lstat(p).catch(() => undefined);
+      if (!info?.isDirectory()) continue;
+      const time = before.get(p) ?? epoch;
+      await utimes(p, time, time);
+    }
+  };
+}
