@@ -23,17 +23,31 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+export interface EnrollmentTokenOptions {
+  /** Hosts it may enrol (1 by default). */
+  uses?: number;
+  /** Minutes it stays valid (60 by default). */
+  expiresInMinutes?: number;
+}
+
 export async function createEnrollmentToken(
   teamId: string,
   userId: string,
-): Promise<{ token: string; expiresAt: string }> {
+  options: EnrollmentTokenOptions = {},
+): Promise<{ token: string; expiresAt: string; uses: number }> {
   const token = randomBytes(32).toString('base64url');
-  const expiresAt = new Date(Date.now() + tokenLifetimeMs);
+  const uses = options.uses ?? 1;
+  const expiresAt = new Date(Date.now() + (options.expiresInMinutes ?? tokenLifetimeMs / 60_000) * 60_000);
   await db().enrollmentToken.create({
-    data: { teamId, tokenHash: hashToken(token), createdBy: userId, expiresAt },
+    data: { teamId, tokenHash: hashToken(token), createdBy: userId, expiresAt, uses, usesLeft: uses },
   });
-  await recordAudit({ action: 'host.enrollment_token', userId, teamId });
-  return { token, expiresAt: expiresAt.toISOString() };
+  await recordAudit({
+    action: 'host.enrollment_token',
+    userId,
+    teamId,
+    detail: { uses, expiresAt: expiresAt.toISOString() },
+  });
+  return { token, expiresAt: expiresAt.toISOString(), uses };
 }
 
 export async function enrollHost(input: EnrollInput, ip: string | null): Promise<{ hostId: string }> {
@@ -45,13 +59,15 @@ export async function enrollHost(input: EnrollInput, ip: string | null): Promise
   }
   return db().$transaction(async (tx) => {
     const now = new Date();
-    // Claim the token atomically: a second agent racing with the same token finds nothing left to claim.
+    // Take one use atomically: agents racing for the last use of a token find nothing left to take.
     const claimed = await tx.enrollmentToken.updateManyAndReturn({
-      where: { tokenHash: hashToken(input.token), usedAt: null, expiresAt: { gt: now } },
-      data: { usedAt: now },
+      where: { tokenHash: hashToken(input.token), usesLeft: { gt: 0 }, expiresAt: { gt: now } },
+      data: { usesLeft: { decrement: 1 } },
     });
     const token = claimed[0];
-    if (!token) throw new EnrollmentError(403, 'the enrolment token is unknown, used or expired');
+    if (!token) throw new EnrollmentError(403, 'the enrolment token is unknown, used up or expired');
+    if (token.usesLeft === 0)
+      await tx.enrollmentToken.update({ where: { id: token.id }, data: { usedAt: now } });
     const existing = await tx.host.findUnique({ where: { publicKey: input.publicKey } });
     if (existing) throw new EnrollmentError(409, 'this agent is already enrolled');
     const base = input.facts.hostname.replace(/[^a-zA-Z0-9._-]/g, '-').slice(0, 60) || 'host';

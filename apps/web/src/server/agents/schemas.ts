@@ -13,3 +13,15 @@ export const enrollInput = z.object({
   facts: engineFactsSchema,
 });
 export type EnrollInput = z.infer<typeof enrollInput>;
+
+/** "Add a host": how many hosts the token may enrol and for how long (a week at most). */
+export const enrollmentTokenInput = z.object({
+  teamId: z.string().uuid(),
+  uses: z.number().int().min(1).max(10_000).optional(),
+  expiresInMinutes: z
+    .number()
+    .int()
+    .min(5)
+    .max(7 * 24 * 60)
+    .optional(),
+});

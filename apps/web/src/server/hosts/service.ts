@@ -3,12 +3,13 @@ import { inventorySchema } from '@berth/agent/protocol/messages';
 import { Prisma } from '@berth/db/client';
 import { z } from 'zod';
 import { env } from '../../env';
-import { createEnrollmentToken } from '../agents/enrollment';
+import { createEnrollmentToken, type EnrollmentTokenOptions } from '../agents/enrollment';
 import { gateway } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { HostNotFoundError } from '../containers/actions';
 import { labelConditions, likePattern } from '../containers/fleet';
 import { db } from '../db';
+import { installCommand } from '../ssh-install/install-script';
 import type { HostDetail, HostList, HostListInput, HostStatus } from './schemas';
 
 export class HostNameTakenError extends Error {
@@ -202,8 +203,14 @@ export async function revokeHost(teamId: string, hostId: string, userId: string)
 export async function startEnrollment(
   teamId: string,
   userId: string,
-): Promise<{ command: string; expiresAt: string }> {
-  const { token, expiresAt } = await createEnrollmentToken(teamId, userId);
+  options: EnrollmentTokenOptions = {},
+): Promise<{ command: string; installCommand: string; expiresAt: string; uses: number }> {
+  const { token, expiresAt, uses } = await createEnrollmentToken(teamId, userId, options);
   const url = env().BERTH_PUBLIC_URL;
-  return { command: `npm run agent -- --control-plane ${url} --enroll-token ${token}`, expiresAt };
+  return {
+    command: `npm run agent -- --control-plane ${url} --enroll-token ${token}`,
+    installCommand: installCommand(url, token),
+    expiresAt,
+    uses,
+  };
 }

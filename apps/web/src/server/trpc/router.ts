@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { enrollmentTokenInput } from '../agents/schemas';
 import { auditListInput } from '../audit-log/schemas';
 import { listAudit } from '../audit-log/service';
 import { deployContainer, runBulkAction, runContainerAction } from '../containers/actions';
@@ -245,7 +246,14 @@ export const appRouter = router({
           throw toTRPCError(error);
         }
       }),
-    startEnrollment: teamProcedure('admin').mutation(({ ctx }) => startEnrollment(ctx.teamId, ctx.user.id)),
+    startEnrollment: teamProcedure('admin')
+      .input(enrollmentTokenInput)
+      .mutation(({ ctx, input }) =>
+        startEnrollment(ctx.teamId, ctx.user.id, {
+          ...(input.uses ? { uses: input.uses } : {}),
+          ...(input.expiresInMinutes ? { expiresInMinutes: input.expiresInMinutes } : {}),
+        }),
+      ),
   }),
 });
 

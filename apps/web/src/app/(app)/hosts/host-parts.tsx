@@ -10,17 +10,42 @@ import { buttonClass, useToast } from '../fleet-ui';
 export function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean }) {
   const trpc = useTRPC();
   const enrollment = useMutation(trpc.hosts.startEnrollment.mutationOptions());
+  const [uses, setUses] = useState(1);
+  const [minutes, setMinutes] = useState(60);
   if (!canAdd) return null;
   return (
     <div className="mt-4">
       <button
         type="button"
-        onClick={() => enrollment.mutate({ teamId })}
+        onClick={() => enrollment.mutate({ teamId, uses, expiresInMinutes: minutes })}
         disabled={enrollment.isPending}
         className="rounded-md bg-sky-700 px-4 py-2 text-sm font-medium text-white hover:bg-sky-800 disabled:opacity-50"
       >
         Add a host
       </button>
+      <label className="ml-3 text-sm">
+        for{' '}
+        <input
+          type="number"
+          min={1}
+          max={10000}
+          value={uses}
+          aria-label="Hosts the token may enrol"
+          onChange={(e) => setUses(Math.max(1, Math.min(10_000, Number(e.target.value) || 1)))}
+          className="w-16 rounded border border-slate-300 px-1 dark:border-slate-600 dark:bg-slate-800"
+        />{' '}
+        host(s), valid{' '}
+        <select
+          value={minutes}
+          aria-label="How long the token stays valid"
+          onChange={(e) => setMinutes(Number(e.target.value))}
+          className="rounded border border-slate-300 px-1 dark:border-slate-600 dark:bg-slate-800"
+        >
+          <option value={60}>1 hour</option>
+          <option value={24 * 60}>1 day</option>
+          <option value={7 * 24 * 60}>7 days</option>
+        </select>
+      </label>
       <Link href="/hosts/add-ssh" className="ml-3 text-sm text-sky-800 underline" data-testid="add-ssh-link">
         Add a host over SSH
       </Link>
@@ -32,9 +57,17 @@ export function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean })
       {enrollment.data ? (
         <div className="mt-3 rounded-md border border-slate-200 bg-white p-4 text-sm">
           <p>
-            On the host, as root, in a checkout of Berth, run (the token works once, until{' '}
-            {new Date(enrollment.data.expiresAt).toLocaleTimeString()}):
+            On the host, as root, run (the token enrols{' '}
+            {enrollment.data.uses === 1 ? 'one host' : `${enrollment.data.uses} hosts`}, until{' '}
+            {new Date(enrollment.data.expiresAt).toLocaleString()}):
           </p>
+          <pre
+            className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-slate-100"
+            data-testid="install-command"
+          >
+            {enrollment.data.installCommand}
+          </pre>
+          <p className="mt-3">or, in a checkout of Berth:</p>
           <pre
             className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-slate-100"
             data-testid="enroll-command"
