@@ -1,15 +1,14 @@
 'use client';
 
-import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
-
-const placeholderTeam = '00000000-0000-4000-8000-000000000000';
+import { placeholderTeam, useCurrentTeam } from '../team-context';
 
 export function AuditView() {
   const trpc = useTRPC();
-  const me = useQuery(trpc.me.queryOptions());
-  const team = me.data?.teams[0];
+  // The team picked in the header's switcher (the first one unless another was picked).
+  const { me, team } = useCurrentTeam();
   const [action, setAction] = useState('');
   const isAdmin = team?.role === 'owner' || team?.role === 'admin';
   const entries = useInfiniteQuery({

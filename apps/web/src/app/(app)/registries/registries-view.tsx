@@ -2,14 +2,14 @@
 
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../../lib/trpc';
+import { placeholderTeam, useCurrentTeam } from '../team-context';
 
-const placeholderTeam = '00000000-0000-4000-8000-000000000000';
 const field = 'mt-1 block w-full rounded border border-slate-300 px-2 py-1 text-sm';
 
 export function RegistriesView() {
   const trpc = useTRPC();
-  const me = useQuery(trpc.me.queryOptions());
-  const team = me.data?.teams[0];
+  // The team picked in the header's switcher (the first one unless another was picked).
+  const { me, team } = useCurrentTeam();
   const registries = useQuery({
     ...trpc.registries.list.queryOptions({ teamId: team?.teamId ?? placeholderTeam }),
     enabled: Boolean(team),
