@@ -246,6 +246,23 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   await row.locator('button:has-text("Remove")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]', { state: 'detached', timeout: 30_000 });
   assert.equal((await docker(socket, ['inspect', 'bt-e2e-web'])).code, 1);
+
+  // Pull an image the host does not have from the Images page, following its layers to the end.
+  const fresh = await pushBusybox(registry, 'bt-e2e/pulled:3');
+  await page.click('nav >> text=Images');
+  await page.click('text=Pull an image');
+  await page.fill('[data-testid=pull-form] input[name=reference]', fresh);
+  await page.locator('[data-testid=pull-form] input[type=checkbox]').first().check();
+  await page.click('[data-testid=pull-form] button:has-text("Pull")');
+  await page.waitForSelector('[data-testid=pull-progress] >> text=succeeded', { timeout: 60_000 });
+  assert.ok(
+    (await page.locator('[data-testid=pull-progress] progress').count()) >= 1,
+    'no layer progress bar',
+  );
+  const pulledHere = await docker(socket, ['image', 'inspect', '--format', '{{.Id}}', fresh]);
+  assert.equal(pulledHere.code, 0, pulledHere.stderr);
+
+  await page.click('nav >> text=Hosts');
   await stopAgent();
   await page.waitForSelector('[data-testid=host-status]:has-text("offline")', { timeout: 20_000 });
 
@@ -262,6 +279,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     'container.start',
     'container.remove',
     'container.exec',
+    'image.pull',
   ])
     assert.ok(audit.includes(action), `${action} missing from the audit log`);
   assert.ok(audit.includes('grace@example.test'));

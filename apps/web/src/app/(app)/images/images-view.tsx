@@ -6,6 +6,7 @@ import { useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
 import { buttonClass, inputClass, Pager, SortHeader, Stale, useDebounced, useToast } from '../fleet-ui';
 import { placeholderTeam, useCurrentTeam } from '../team-context';
+import { PullPanel } from './pull-panel';
 
 type Sort = 'tag' | 'host' | 'size' | 'created';
 
@@ -65,6 +66,7 @@ export function ImagesView({ hostId }: { hostId?: string } = {}) {
           <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
             Images on the hosts of {team.teamName}, as each host last reported.
           </p>
+          {canOperate ? <PullPanel teamId={team.teamId} onDone={() => void list.refetch()} /> : null}
         </>
       )}
       <label className="mt-4 block text-sm">
