@@ -38,6 +38,58 @@ function opaqueDirs(root: string): Set<string> {
   return found;
 }
 
+/**
+ * File capabilities (`security.capability`) in the tree, raw bytes by absolute path: the one xattr Docker
+ * carries in layers (ping and friends depend on it). One getfattr run, values in base64.
+ */
+function capabilities(root: string): Map<string, Buffer> {
+  const out = spawnSync(
+    'getfattr',
+    ['-R', '-h', '--absolute-names', '-d', '-e', 'base64', '-m', '^security\\.capability$', root],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (out.error) throw new EngineError('unavailable', `getfattr: ${out.error.message}`);
+  const found = new Map<string, Buffer>();
+  let current: string | undefined;
+  for (const line of out.stdout.split('\n')) {
+    if (line.startsWith('# file: ')) current = line.slice('# file: '.length);
+    else if (current && line.startsWith('security.capability=0s'))
+      found.set(current, Buffer.from(line.slice('security.capability=0s'.length), 'base64'));
+  }
+  return found;
+}
+
+/** A ustar header block for entries tar-stream will not write with a body (PAX extended headers). */
+function ustarHeader(name: string, typeflag: string, size: number, mtime: Date): Buffer {
+  const block = Buffer.alloc(512);
+  const octal = (value: number, width: number) => `${value.toString(8).padStart(width - 1, '0')}\0`;
+  block.write(name, 0, 100, 'utf8');
+  block.write(octal(0o644, 8), 100, 'latin1');
+  block.write(octal(0, 8), 108, 'latin1');
+  block.write(octal(0, 8), 116, 'latin1');
+  block.write(octal(size, 12), 124, 'latin1');
+  block.write(octal(Math.floor(mtime.getTime() / 1000), 12), 136, 'latin1');
+  block.write('        ', 148, 'latin1');
+  block.write(typeflag, 156, 'latin1');
+  block.write('ustar\x0000', 257, 'latin1');
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return block;
+}
+
+/** A PAX extended header body: `"%d %s=%s\n"` records whose length counts their own digits. */
+export function paxRecords(records: [string, Buffer][]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [key, value] of records) {
+    const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+    let length = body.length + 1;
+    while (String(length).length + body.length !== length) length = String(length).length + body.length;
+    parts.push(Buffer.from(String(length)), body);
+  }
+  return Buffer.concat(parts);
+}
+
 async function walk(root: string): Promise<{ rel: string; opaque: boolean }[]> {
   const opaque = opaqueDirs(root);
   const out: { rel: string; opaque: boolean }[] = [];
@@ -68,6 +120,7 @@ export async function isEmptyDir(dir: string): Promise<boolean> {
  */
 export async function commitLayer(dir: string, content: ContentStore): Promise<CommittedLayer> {
   const entries = await walk(dir);
+  const caps = capabilities(dir);
   const tmp = join(content.root, 'ingest', `build-${randomBytes(8).toString('hex')}.tar`);
   const pack = tar.pack();
   const hash = createHash('sha256');
@@ -120,8 +173,23 @@ export async function commitLayer(dir: string, content: ContentStore): Promise<C
           continue;
         }
         if (info.nlink > 1) inodes.set(key, rel);
+        const cap = caps.get(abs);
+        let name = rel;
+        if (cap) {
+          // tar-stream writes PAX values as text; binary xattrs go in a PAX header of our own, which also
+          // carries the path so the entry's own header never needs a second one (readers keep only the last).
+          const pax = paxRecords([
+            ['path', Buffer.from(rel)],
+            ['SCHILY.xattr.security.capability', cap],
+          ]);
+          // Between entries nothing else is being written, so the header block and its body go in as is.
+          pack.push(ustarHeader('PaxHeader', 'x', pax.length, base.mtime));
+          pack.push(pax);
+          pack.push(Buffer.alloc((512 - (pax.length % 512)) % 512));
+          if (Buffer.byteLength(rel) > 100) name = rel.slice(-90).replace(/^[^/]*\//, '');
+        }
         await new Promise<void>((resolve, reject) => {
-          const entry = pack.entry({ ...base, name: rel, type: 'file', size: info.size }, (err) =>
+          const entry = pack.entry({ ...base, name, type: 'file', size: info.size }, (err) =>
             err ? reject(err) : resolve(),
           );
           const source = createReadStream(abs);
