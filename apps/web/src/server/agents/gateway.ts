@@ -681,6 +681,12 @@ export class AgentGateway {
         });
         return;
       case 'event': {
+        // Image events carry no summary: the fresh inventory they ask for puts the image rows right at once,
+        // instead of at the next digest.
+        if (frame.event.Type === 'image' && frame.event.Action !== 'push') {
+          send(socket, { type: 'resync' });
+          return;
+        }
         const host = await db().host.findUnique({ where: { id: hostId } });
         const current = inventorySchema.safeParse(host?.inventory);
         if (!current.success) {

@@ -284,6 +284,14 @@ describe('fleet containers and images', () => {
         }),
       ]);
 
+      // An image event (here a pull on the host) asks for a fresh inventory, which brings the image rows.
+      frames.length = 0;
+      send({
+        type: 'event',
+        event: { ...event('alpine:3', 'pull'), Type: 'image' },
+      });
+      await next('resync');
+
       // A fresh inventory replaces the rows wholesale (here: the engine was emptied while we were away).
       send({ type: 'inventory', inventory: { ...inventory, containers: [], images: [] } });
       await until(async () => (await caller.containers.list({ teamId: team.id })).total === 0);
