@@ -181,6 +181,32 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
     { timeout: 30_000 },
   );
 
+  // A bulk action on a selection (one host here; the selection may span hosts).
+  await row.locator('input[type=checkbox]').check();
+  await owner.waitForSelector('[data-testid=selection-count]:has-text("1 selected")');
+  const beforeBulk = await startedAt();
+  await owner.locator('[role=toolbar] button:has-text("Restart")').click();
+  await owner.waitForSelector('[data-testid=toast]:has-text("Restart: 1 done")', { timeout: 30_000 });
+  assert.notEqual(await startedAt(), beforeBulk, 'the bulk restart did not reach the host');
+
+  // An image pulled on the host shows on the Images page (its event asks for a fresh inventory) and an
+  // operator removes it from there.
+  const spare = await pushBusybox(registry, 'bt-e2e/spare:1');
+  assert.equal((await docker(socket, ['pull', '-q', spare])).code, 0);
+  await owner.click('nav >> text=Images');
+  await owner.fill('input[placeholder="tag, id or host"]', 'bt-e2e/spare');
+  const spareRow = owner.locator('tr:has-text("bt-e2e/spare:1")');
+  await spareRow.waitFor({ timeout: 20_000 });
+  owner.once('dialog', (dialog) => void dialog.accept());
+  await spareRow.locator('button:has-text("Remove")').click();
+  await owner.waitForSelector('[data-testid=toast]:has-text("Image removed")', { timeout: 30_000 });
+  await spareRow.waitFor({ state: 'detached', timeout: 20_000 });
+  assert.notEqual(
+    (await docker(socket, ['image', 'inspect', spare])).code,
+    0,
+    'the image is still on the host',
+  );
+
   // Invite a viewer by link; they sign up with it in another browser.
   await owner.click('nav >> text=Team');
   await owner.selectOption('[data-testid=invite-form] select[name=role]', 'viewer');
