@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
-import { loadBusybox } from '@berth/engine/testing/images';
+import { loadBusybox, tarBytes } from '@berth/engine/testing/images';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, dockerCli, startTestAgent, type TestAgent } from '../testing';
 
@@ -110,6 +111,36 @@ describe('docker api: docker build through the socket', () => {
     expect(again.code).toBe(0);
     const id = (await t.docker(['image', 'inspect', '--format', '{{.Id}}', 'bt-api/built:1'])).stdout.trim();
     expect(again.stdout.trim()).toBe(id);
+  });
+
+  it('a hostile context cannot write outside its directory', async () => {
+    const outside = await mkdtemp(join(t.root, 'outside-'));
+    const body = await tarBytes([
+      { path: 'Dockerfile', content: 'FROM busybox\nCOPY . /ctx/\n' },
+      { path: 'evil', type: 'symlink', linkname: outside },
+      { path: 'evil/pwned', content: 'x' },
+      { path: '../escaped', content: 'x' },
+    ]);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: t.socket,
+          method: 'POST',
+          path: '/v1.41/build?t=bt-api/hostile',
+          headers: { 'Content-Type': 'application/x-tar' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(status).toBeGreaterThan(0);
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readdir(join(t.root, 'data', 'build'))).not.toContain('escaped');
+    await rm(outside, { recursive: true, force: true });
   });
 
   it('a failing RUN shows its output and the CLI exits non-zero; builder prune answers', async () => {
