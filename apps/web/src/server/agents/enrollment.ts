@@ -35,7 +35,9 @@ export async function createEnrollmentToken(
   userId: string,
   options: EnrollmentTokenOptions = {},
 ): Promise<{ token: string; expiresAt: string; uses: number }> {
-  const token = randomBytes(32).toString('base64url');
+  // A prefix names the secret (secret scanners, logs) and keeps it from starting with "-", which the agent's
+  // argument parser took for an option one time in 64 (`--enroll-token -x…` is ambiguous).
+  const token = `berth_et_${randomBytes(32).toString('base64url')}`;
   const uses = options.uses ?? 1;
   const expiresAt = new Date(Date.now() + (options.expiresInMinutes ?? tokenLifetimeMs / 60_000) * 60_000);
   await db().enrollmentToken.create({
