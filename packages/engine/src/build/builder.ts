@@ -508,6 +508,7 @@ class BuildRun {
     const triggers = state.config.config.OnBuild ?? [];
     if (triggers.length) {
       state.config.config.OnBuild = null;
+      this.#say(`# Executing ${triggers.length} build trigger${triggers.length === 1 ? '' : 's'}\n`);
       for (const trigger of triggers) {
         const instruction = parseInstructionText(trigger, this.#escape, stage.from.line);
         if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(instruction.keyword))
@@ -515,7 +516,6 @@ class BuildRun {
             'invalid_argument',
             `${instruction.keyword} isn't allowed as an ONBUILD trigger`,
           );
-        this.#say(`# Executing 1 build trigger\n`);
         state = await this.#runInstruction(instruction, state, {
           args,
           meta,
