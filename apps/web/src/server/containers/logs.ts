@@ -15,6 +15,8 @@ export async function containerLogStream(
     async start(controller) {
       const event = (name: string, data: unknown) =>
         controller.enqueue(encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`));
+      // A comment first: the response's headers go out now, not with the first line of a quiet container.
+      controller.enqueue(encoder.encode(': open\n\n'));
       await gateway()
         .openStream(
           host.id,
