@@ -501,7 +501,7 @@ export class ContainerStore implements AsyncDisposable {
     return {
       Hostname: request.Hostname || id.slice(0, 12),
       Domainname: request.Domainname ?? '',
-      User: request.User ?? imageConfig.User ?? '',
+      User: request.User || imageConfig.User || '',
       AttachStdin: request.AttachStdin ?? false,
       AttachStdout: request.AttachStdout ?? false,
       AttachStderr: request.AttachStderr ?? false,

@@ -72,6 +72,12 @@ describe('docker api: docker build through the socket', () => {
     expect(run.stdout).toBe('hello from the context\nbuilt by cli\n');
     const ls = await t.docker(['run', '--rm', 'bt-api/built:1', 'ls', '/app']);
     expect(ls.stdout).toBe('hello.txt\n');
+    // The CLI sends User "" when -u is not given: the image's USER applies, as with dockerd.
+    const userDir = await mkdtemp(join(t.root, 'user-'));
+    await writeFile(join(userDir, 'Dockerfile'), 'FROM busybox\nUSER app\nCMD ["id", "-un"]\n');
+    expect((await dockerBuild(t, ['build', '-q', '-t', 'bt-api/user:1', userDir])).code).toBe(0);
+    expect((await t.docker(['run', '--rm', 'bt-api/user:1'])).stdout).toBe('app\n');
+    expect((await t.docker(['run', '--rm', '-u', 'root', 'bt-api/user:1'])).stdout).toBe('root\n');
 
     // -f outside the context (the CLI ships it inside the tar), --target and --label
     const elsewhere = join(t.root, 'Dockerfile.other');
