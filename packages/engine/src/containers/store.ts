@@ -649,7 +649,7 @@ export class ContainerStore implements AsyncDisposable {
       // conmon's attach socket exists now; input attached before start reaches the process from its start.
       for (const waiter of this.#stdinWaiters.get(record.id) ?? []) waiter.resolve();
       this.#stdinWaiters.delete(record.id);
-      await this.#runtime.start(record.id);
+      await this.#startProcess(record.id, layout.dir);
       record.state = {
         ...record.state,
         Status: 'running',
@@ -1457,6 +1457,24 @@ export class ContainerStore implements AsyncDisposable {
   async changes(idOrName: string): Promise<Change[]> {
     const record = this.#find(idOrName);
     return listChanges(this.#layout(record.id), this.#snapshotDirsOrEmpty(record.imageId));
+  }
+
+  /**
+   * `runc start`, allowing for runc 1.1's race with conmon's exit command: a process that exits at once can
+   * be deleted (by `runc delete`) while `runc start` is still removing its exec.fifo, and start then fails
+   * although the process ran. Its exit code on disk tells the two apart.
+   */
+  async #startProcess(id: string, persistDir: string): Promise<void> {
+    try {
+      await this.#runtime.start(id);
+    } catch (error) {
+      if (!/exec\.fifo/.test((error as Error).message)) throw error;
+      for (let i = 0; i < 50; i++) {
+        if (await this.#runtime.exitCode(id, persistDir)) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw error;
+    }
   }
 
   /** TTY size through conmon's control FIFO (`1 <rows> <cols>`). */
