@@ -12,6 +12,7 @@ import { InstanceBus } from './src/server/agents/bus';
 import { gateway as agentGateway } from './src/server/agents/gateway';
 import { authorizeConsole, ConsoleRefusedError, runConsole } from './src/server/containers/console';
 import { db } from './src/server/db';
+import { log } from './src/server/log';
 import { startOperations } from './src/server/operations/service';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const bus = await InstanceBus.start({
     databaseUrl: env().DATABASE_URL,
     onMessage: (message) => gateway.onBusMessage(message),
-    onError: (error) => console.error(`instance bus: ${error.message}`),
+    onError: (error) => log().error({ err: error.message }, 'instance bus'),
   });
   gateway.attachBus(bus);
   // Commands an agent has not answered yet are sent again when it is back; past their deadline they time out.
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(port, resolve));
-  console.info(`control plane listening on :${port}`);
+  log().info({ port, instance: bus.instanceId }, 'control plane listening');
   const stop = async () => {
     // Agents reconnect (to this or another instance); what this instance held is marked offline.
     const hosts = gateway.connected();
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // The log needs a valid configuration; a start that failed on one says so plainly.
   console.error(`control plane could not start: ${(error as Error).message}`);
   process.exit(1);
 });

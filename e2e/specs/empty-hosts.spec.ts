@@ -59,7 +59,7 @@ test('nobody can sign up past the first visit; the owner then sees the empty Hos
   };
   await empty();
 
-  await page.click('text=Sign out');
+  await page.click('button:text-is("Sign out")');
   await page.waitForURL('**/sign-in');
   await page.fill('input[name=email]', 'grace@example.test');
   await page.fill('input[name=password]', 'a long enough password');

@@ -71,7 +71,7 @@ test('the first visit creates the owner; sign out and in again; the local agent 
   await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 30_000 });
 
   // The owner exists now: /setup sends visitors to sign in.
-  await page.click('text=Sign out');
+  await page.click('button:text-is("Sign out")');
   await page.waitForURL('**/sign-in');
   await page.goto(`${stack.url}/setup`);
   await page.waitForURL('**/sign-in');
@@ -86,6 +86,20 @@ test('the first visit creates the owner; sign out and in again; the local agent 
   await page.click('button[type=submit]');
   await page.waitForURL('**/hosts');
   await page.waitForSelector('[data-testid^=host-]');
+
+  // Signed in on a second browser too; "Sign out everywhere" on the first ends both sessions.
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  await second.goto(`${stack.url}/sign-in`);
+  await second.fill('input[name=email]', 'ada@example.test');
+  await second.fill('input[name=password]', 'correct horse battery');
+  await second.click('button[type=submit]');
+  await second.waitForURL('**/hosts');
+  await page.click('text=Sign out everywhere');
+  await page.waitForURL('**/sign-in');
+  await second.goto(`${stack.url}/hosts`);
+  await second.waitForURL('**/sign-in');
+  await other.close();
 
   // The API refuses callers without a session.
   const anonymous = await fetch(`${stack.url}/api/trpc/me`);

@@ -25,6 +25,7 @@ import type { WebSocket } from 'ws';
 import { recordAudit } from '../audit';
 import { db } from '../db';
 import { applyContainerRow, replaceInventoryRows } from '../hosts/inventory-rows';
+import { log } from '../log';
 import type { BusMessage, InstanceBus } from './bus';
 
 const helloTimeoutMs = 10_000;
@@ -44,6 +45,7 @@ function refuse(
   code: 'unknown_host' | 'revoked' | 'bad_signature' | 'version',
   message: string,
 ): void {
+  log().warn({ code }, 'agent refused');
   send(socket, { type: 'refused', code, message });
   socket.close(1008, code);
 }
@@ -578,6 +580,7 @@ export class AgentGateway {
         const hostId = phase.hostId;
         if (this.#live.get(hostId) !== socket) return;
         this.#live.delete(hostId);
+        log().info({ hostId }, 'agent offline');
         // The agent may already be back on another instance: only the instance holding it marks it offline.
         await db()
           .host.updateMany({
@@ -662,6 +665,10 @@ export class AgentGateway {
         updateAvailable: protocolCompatibility(PROTOCOL_VERSION) === 'update_available',
         digestIntervalMs,
       });
+      log().info(
+        { hostId: host.id, teamId: host.teamId, ip, agentVersion: phase.agentVersion },
+        'agent online',
+      );
       for (const listener of this.#onlineListeners) listener(host.id);
       return { kind: 'online', hostId: host.id };
     }

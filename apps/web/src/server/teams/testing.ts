@@ -37,6 +37,7 @@ export async function startControlPlane(prefix: string): Promise<ControlPlaneHar
   process.env.DATABASE_URL = database.url;
   process.env.BETTER_AUTH_SECRET = randomBytes(32).toString('base64url');
   process.env.BERTH_PUBLIC_URL = 'http://localhost:3999';
+  process.env.LOG_LEVEL ??= 'silent';
   const modules = {
     db: await import('../db'),
     auth: await import('../auth'),
