@@ -69,7 +69,9 @@ async function sourceHash(): Promise<string> {
 
 async function buildWeb(): Promise<void> {
   // The agent bundle the control plane serves to hosts (SSH install, curl | sh); a fraction of a second.
-  const bundle = spawnSync(process.execPath, [join(root, 'apps/agent/bundle/build.mjs')], { stdio: 'inherit' });
+  const bundle = spawnSync(process.execPath, [join(root, 'apps/agent/bundle/build.mjs')], {
+    stdio: 'inherit',
+  });
   if (bundle.status !== 0) throw new Error('the agent bundle did not build');
   const marker = join(root, 'apps/web/.next/berth-source-hash');
   const wanted = await sourceHash();

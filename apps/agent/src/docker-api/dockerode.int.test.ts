@@ -179,7 +179,9 @@ describe('docker api: the raw API through dockerode', () => {
     expect(conflict.message).toMatch(/Conflict. The container name "\/bt-dockerode-err" is already in use/);
     const removal = await failure(running.remove());
     expect(removal.statusCode).toBe(409);
-    expect(removal.message).toMatch(/^You cannot remove a running container [0-9a-f]{64}\. Stop the container/);
+    expect(removal.message).toMatch(
+      /^You cannot remove a running container [0-9a-f]{64}\. Stop the container/,
+    );
     // A client that goes away mid-stream leaves the agent serving.
     const follow = await running.logs({ stdout: true, follow: true });
     (follow as unknown as { destroy(): void }).destroy();
