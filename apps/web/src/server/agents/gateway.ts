@@ -110,6 +110,9 @@ interface OpenStream {
 /** Frames of credit the control plane grants at a time: the agent sends no more until granted again. */
 const streamCredit = 64;
 
+/** Handshakes (hello to welcome) one instance runs at once; more wait outside, in their agents' backoff. */
+const maxConcurrentHandshakes = 200;
+
 /** Chunks a relaying instance holds for a slow reader on another instance before it gives up the stream. */
 const relayBufferChunks = 256;
 
@@ -145,6 +148,7 @@ export class AgentGateway {
   readonly #pending = new Map<string, Pending>();
   readonly #streams = new Map<string, OpenStream>();
   #bus: InstanceBus | undefined;
+  #handshakes = 0;
   /** Requests this instance sent to the instance holding the agent, by id. */
   readonly #remoteRequests = new Map<string, RemoteRequest>();
   /** Streams this instance reads through the instance holding the agent, by id. */
@@ -530,6 +534,19 @@ export class AgentGateway {
   }
 
   handle(socket: WebSocket, ip: string | null): void {
+    // Admission: past this many handshakes at once, a newcomer is told to come back (its backoff spreads the
+    // fleet out) instead of every handshake slowing down until none finishes before its deadline.
+    if (this.#handshakes >= maxConcurrentHandshakes) {
+      socket.close(1013, 'busy, try again later');
+      return;
+    }
+    this.#handshakes++;
+    let handshaking = true;
+    const handshakeDone = () => {
+      if (!handshaking) return;
+      handshaking = false;
+      this.#handshakes--;
+    };
     let phase: Phase = { kind: 'hello' };
     let alive = true;
     let queue = Promise.resolve();
@@ -558,11 +575,13 @@ export class AgentGateway {
           }
           phase = await this.#step(socket, phase, frame, ip);
           if (phase.kind !== 'hello') clearTimeout(helloTimer);
+          if (phase.kind === 'online') handshakeDone();
         })
         .catch(() => socket.close(1011, 'internal error'));
     });
     socket.on('error', () => {});
     socket.on('close', () => {
+      handshakeDone();
       clearTimeout(helloTimer);
       clearInterval(ping);
       for (const stream of [...this.#streams.values()])
@@ -678,7 +697,20 @@ export class AgentGateway {
 
   async #online(socket: WebSocket, hostId: string, frame: AgentFrame): Promise<void> {
     switch (frame.type) {
-      case 'inventory':
+      case 'inventory': {
+        // A reconnecting agent mostly reports what is already known: then the rows stay as they are, which
+        // keeps a fleet reconnecting at once (after a control-plane restart) from rewriting every row.
+        const stored = await db().host.findUnique({ where: { id: hostId }, select: { inventory: true } });
+        const known = inventorySchema.safeParse(stored?.inventory);
+        const ours = known.success ? inventoryDigest(known.data) : undefined;
+        const theirs = inventoryDigest(frame.inventory);
+        if (ours && ours.containers === theirs.containers && ours.images === theirs.images) {
+          await db().host.update({
+            where: { id: hostId },
+            data: { inventory: frame.inventory, lastSeenAt: new Date() },
+          });
+          return;
+        }
         await db().$transaction(async (tx) => {
           const host = await tx.host.update({
             where: { id: hostId },
@@ -687,6 +719,7 @@ export class AgentGateway {
           await replaceInventoryRows(hostId, host.teamId, frame.inventory, tx);
         });
         return;
+      }
       case 'event': {
         // Image events carry no summary: the fresh inventory they ask for puts the image rows right at once,
         // instead of at the next digest.
