@@ -137,6 +137,37 @@ describe('several control-plane instances serve one fleet', () => {
     ).rejects.toMatchObject({ name: 'AgentUnavailableError' });
   });
 
+  it('admits at most 200 handshakes at once: the next socket is told to come back (1013) until one ends', async () => {
+    const { WebSocket } = await import('ws');
+    const wsUrl = `${a.url.replace('http', 'ws')}/api/agent/ws`;
+    const open = (): Promise<{ ws: InstanceType<typeof WebSocket>; closed: Promise<number> }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(wsUrl);
+        const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+        ws.once('open', () => resolve({ ws, closed }));
+        ws.once('error', reject);
+      });
+    // Sockets that never say hello hold their handshake slot until the hello timeout.
+    const waiting = await Promise.all(Array.from({ length: 200 }, open));
+    try {
+      const refused = await open();
+      expect(await refused.closed).toBe(1013);
+      const first = waiting.shift();
+      first?.ws.close();
+      await first?.closed;
+      await new Promise((r) => setTimeout(r, 50));
+      const admitted = await open();
+      const outcome = await Promise.race([
+        admitted.closed,
+        new Promise((r) => setTimeout(() => r('still open'), 300)),
+      ]);
+      expect(outcome).toBe('still open');
+      admitted.ws.close();
+    } finally {
+      for (const { ws } of waiting) ws.close();
+    }
+  });
+
   it('relays a log stream with credit, in order, and closing it on the reading instance ends it on the agent', async () => {
     const { hostId, link } = await connectAgent(a);
     try {
