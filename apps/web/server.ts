@@ -9,6 +9,7 @@ import next from 'next';
 import { WebSocketServer } from 'ws';
 import { env } from './src/env';
 import { InstanceBus } from './src/server/agents/bus';
+import { fleetEvents } from './src/server/agents/fleet-events';
 import { gateway as agentGateway } from './src/server/agents/gateway';
 import { authorizeConsole, ConsoleRefusedError, runConsole } from './src/server/containers/console';
 import { db } from './src/server/db';
@@ -28,7 +29,10 @@ async function main(): Promise<void> {
     databaseUrl: env().DATABASE_URL,
     onMessage: (message) => gateway.onBusMessage(message),
     onError: (error) => log().error({ err: error.message }, 'instance bus'),
+    onFleetChange: (teamId) => gateway.onBusFleetChange(teamId),
   });
+  // Open pages of the team refetch at once (server-sent events from /api/fleet/events).
+  gateway.onFleetChange((teamId) => fleetEvents().emit('change', teamId));
   gateway.attachBus(bus);
   // Commands an agent has not answered yet are sent again when it is back; past their deadline they time out.
   const stopOperations = startOperations(gateway);

@@ -3,6 +3,7 @@ import { redirect } from 'next/navigation';
 import type { ReactNode } from 'react';
 import { Providers } from '../../lib/trpc';
 import { sessionFrom } from '../../server/auth';
+import { FleetLive } from './fleet-live';
 import { Toasts } from './fleet-ui';
 import { NavLinks } from './nav-links';
 import { SignOutButton } from './sign-out-button';
@@ -26,6 +27,7 @@ export default async function SignedInLayout({ children }: { children: ReactNode
   return (
     <Providers>
       <Toasts>
+        <FleetLive />
         <div className="flex min-h-screen">
           <aside className="w-52 shrink-0 border-r border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
             <div className="px-5 py-4 text-lg font-semibold">Berth</div>

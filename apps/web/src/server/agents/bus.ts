@@ -67,6 +67,9 @@ export type BusMessage = z.infer<typeof busMessageSchema>;
 
 const envelopeSchema = z.union([z.object({ parked: z.uuid() }), z.object({ message: busMessageSchema })]);
 
+/** Every instance listens here for "this team's fleet changed", to tell its browsers. */
+const fleetChannel = 'berth_fleet';
+
 function channel(instance: string): string {
   // LISTEN takes an identifier, not a parameter: only the uuid's hex digits go in.
   return `berth_${instanceId.parse(instance).replaceAll('-', '')}`;
@@ -77,23 +80,37 @@ export class InstanceBus implements AsyncDisposable {
   readonly #url: string;
   readonly #onMessage: (message: BusMessage) => void;
   readonly #onError: (error: Error) => void;
+  readonly #onFleetChange: (teamId: string) => void;
   #client: pg.Client | undefined;
   #connecting: Promise<pg.Client> | undefined;
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
 
-  private constructor(url: string, onMessage: (m: BusMessage) => void, onError: (e: Error) => void) {
+  private constructor(
+    url: string,
+    onMessage: (m: BusMessage) => void,
+    onError: (e: Error) => void,
+    onFleetChange: (teamId: string) => void,
+  ) {
     this.#url = url;
     this.#onMessage = onMessage;
     this.#onError = onError;
+    this.#onFleetChange = onFleetChange;
   }
 
   static async start(options: {
     databaseUrl: string;
     onMessage: (message: BusMessage) => void;
     onError?: (error: Error) => void;
+    /** A team's fleet changed on another instance. */
+    onFleetChange?: (teamId: string) => void;
   }): Promise<InstanceBus> {
-    const bus = new InstanceBus(options.databaseUrl, options.onMessage, options.onError ?? (() => {}));
+    const bus = new InstanceBus(
+      options.databaseUrl,
+      options.onMessage,
+      options.onError ?? (() => {}),
+      options.onFleetChange ?? (() => {}),
+    );
     await bus.#connection();
     bus.#sweep = setInterval(() => void bus.#sweepParked(), parkedMessageTtlMs);
     bus.#sweep.unref();
@@ -113,6 +130,20 @@ export class InstanceBus implements AsyncDisposable {
       payload = JSON.stringify({ parked });
     }
     await client.query('SELECT pg_notify($1, $2)', [channel(to), payload]);
+  }
+
+  /** Tells the other instances that a team's fleet changed (their browsers of that team refresh). */
+  async broadcastFleetChange(teamId: string): Promise<void> {
+    const client = await this.#connection();
+    await client.query('SELECT pg_notify($1, $2)', [
+      fleetChannel,
+      JSON.stringify({ from: this.instanceId, teamId: z.uuid().parse(teamId) }),
+    ]);
+  }
+
+  #receiveFleetChange(payload: string | undefined): void {
+    const parsed = z.object({ from: z.string(), teamId: z.uuid() }).safeParse(safeJson(payload));
+    if (parsed.success && parsed.data.from !== this.instanceId) this.#onFleetChange(parsed.data.teamId);
   }
 
   async #receive(payload: string | undefined): Promise<void> {
@@ -162,8 +193,10 @@ export class InstanceBus implements AsyncDisposable {
         await client.connect();
         client.on('notification', (n) => {
           if (n.channel === channel(this.instanceId)) void this.#receive(n.payload).catch(this.#onError);
+          else if (n.channel === fleetChannel) this.#receiveFleetChange(n.payload);
         });
         await client.query(`LISTEN ${channel(this.instanceId)}`);
+        await client.query(`LISTEN ${fleetChannel}`);
         this.#client = client;
         return client;
       } catch (error) {
@@ -186,5 +219,13 @@ export class InstanceBus implements AsyncDisposable {
     const client = this.#client;
     this.#client = undefined;
     await client?.end().catch(() => {});
+  }
+}
+
+function safeJson(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? '');
+  } catch {
+    return undefined;
   }
 }

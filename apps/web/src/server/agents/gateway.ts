@@ -165,6 +165,23 @@ export class AgentGateway {
   }
 
   #onlineListeners: Array<(hostId: string) => void> = [];
+  #fleetListeners: Array<(teamId: string) => void> = [];
+
+  /** Called when a team's fleet changed, on this instance or (through the bus) on any other. */
+  onFleetChange(listener: (teamId: string) => void): void {
+    this.#fleetListeners.push(listener);
+  }
+
+  #fleetChanged(teamId: string, fromBus = false): void {
+    if (!teamId) return;
+    for (const listener of this.#fleetListeners) listener(teamId);
+    if (!fromBus && this.#bus) void this.#bus.broadcastFleetChange(teamId).catch(() => {});
+  }
+
+  /** A team's fleet changed on another instance. */
+  onBusFleetChange(teamId: string): void {
+    this.#fleetChanged(teamId, true);
+  }
 
   /** Called each time an agent is welcomed on this instance (operations are redelivered then). */
   onAgentOnline(listener: (hostId: string) => void): void {
@@ -688,6 +705,7 @@ export class AgentGateway {
         { hostId: host.id, teamId: host.teamId, ip, agentVersion: phase.agentVersion },
         'agent online',
       );
+      this.#fleetChanged(host.teamId);
       for (const listener of this.#onlineListeners) listener(host.id);
       return { kind: 'online', hostId: host.id };
     }
@@ -711,13 +729,15 @@ export class AgentGateway {
           });
           return;
         }
-        await db().$transaction(async (tx) => {
+        const teamId = await db().$transaction(async (tx) => {
           const host = await tx.host.update({
             where: { id: hostId },
             data: { inventory: frame.inventory, lastSeenAt: new Date() },
           });
           await replaceInventoryRows(hostId, host.teamId, frame.inventory, tx);
+          return host.teamId;
         });
+        this.#fleetChanged(teamId);
         return;
       }
       case 'event': {
@@ -744,6 +764,7 @@ export class AgentGateway {
           else if (frame.removed)
             await applyContainerRow(hostId, teamId, { removedId: frame.event.Actor.ID }, tx);
         });
+        this.#fleetChanged(teamId);
         return;
       }
       case 'digest': {

@@ -168,6 +168,40 @@ describe('several control-plane instances serve one fleet', () => {
     }
   });
 
+  it("tells every instance when a team's fleet changes, and streams it to that team's pages only", async () => {
+    const seenOnB: string[] = [];
+    b.gateway.onFleetChange((teamId) => seenOnB.push(teamId));
+    const { hostId, link } = await connectAgent(a);
+    try {
+      const { teamId } = await cp.db.db().host.findUniqueOrThrow({ where: { id: hostId } });
+      // The agent came online on A: B hears it through PostgreSQL.
+      await expect.poll(() => seenOnB.includes(teamId), { timeout: 5000 }).toBe(true);
+
+      const { fleetChangeStream, fleetEvents } = await import('./fleet-events');
+      const closed = new AbortController();
+      const reader = fleetChangeStream(teamId, closed.signal).getReader();
+      const decoder = new TextDecoder();
+      let received = '';
+      const reading = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          received += decoder.decode(value);
+        }
+      })();
+      fleetEvents().emit('change', crypto.randomUUID());
+      await new Promise((r) => setTimeout(r, 400));
+      expect(received).not.toContain('event: change');
+      for (let i = 0; i < 5; i++) fleetEvents().emit('change', teamId);
+      await expect.poll(() => received.split('event: change').length - 1, { timeout: 2000 }).toBe(1);
+      closed.abort();
+      await reading;
+      expect(fleetEvents().listenerCount('change')).toBe(0);
+    } finally {
+      await link.close();
+    }
+  });
+
   it('relays a log stream with credit, in order, and closing it on the reading instance ends it on the agent', async () => {
     const { hostId, link } = await connectAgent(a);
     try {

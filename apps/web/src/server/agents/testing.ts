@@ -25,6 +25,7 @@ export async function startGatewayInstance(port = 0): Promise<GatewayInstance> {
   const bus = await InstanceBus.start({
     databaseUrl: process.env.DATABASE_URL as string,
     onMessage: (message) => gateway.onBusMessage(message),
+    onFleetChange: (teamId) => gateway.onBusFleetChange(teamId),
   });
   gateway.attachBus(bus);
   const sockets = new WebSocketServer({ noServer: true });
