@@ -1,39 +1,28 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import {
+  type DockerResult,
+  docker as dockerAt,
+  type EnrolledAgent,
+  enrolAgentFromPage,
+  launchChromium,
+} from './harness';
 import { type Stack, startStack } from './stack';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let stack: Stack;
 let browser: Browser;
 let registry: StartedRegistry;
 let secured: StartedRegistry;
 let agentHome: string;
-let agent: ChildProcess | undefined;
+let agent: EnrolledAgent | undefined;
 
-function docker(socket: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'docker',
-      ['-H', `unix://${socket}`, ...args],
-      { env: { PATH: process.env.PATH, HOME: agentHome } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function stopAgent(): Promise<void> {
-  if (!agent?.pid || agent.exitCode !== null) return;
-  const exited = new Promise((r) => agent?.once('exit', r));
-  process.kill(agent.pid, 'SIGTERM');
-  await exited;
-}
+const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
+const stopAgent = async (): Promise<void> => agent?.stop();
 
 before(async () => {
   registry = await startRegistry();
@@ -41,16 +30,7 @@ before(async () => {
   stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
   agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-agent-'));
   await chmod(agentHome, 0o755);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -79,37 +59,12 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   await page.click('button[type=submit]');
   await page.waitForURL('**/hosts');
 
-  await page.click('text=Add a host');
-  const command = (await page.textContent('[data-testid=enroll-command]')) ?? '';
-  const match = /--control-plane (\S+) --enroll-token (\S+)/.exec(command);
-  assert.ok(match, `unexpected command: ${command}`);
-  const socket = join(agentHome, 'docker.sock');
-  let output = '';
-  agent = spawn(
-    join(root, 'node_modules/.bin/tsx'),
-    [
-      join(root, 'apps/agent/src/main.ts'),
-      '--data-root',
-      join(agentHome, 'data'),
-      '--docker-socket',
-      socket,
-      '--control-plane',
-      match[1] as string,
-      '--enroll-token',
-      match[2] as string,
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  agent.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  agent.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
+  agent = await enrolAgentFromPage(page, agentHome);
+  const { socket } = agent;
 
   const host = page.locator('[data-testid^=host-]').first();
   await host.waitFor({ timeout: 30_000 }).catch(() => {
-    throw new Error(`the host did not appear; agent output:\n${output}`);
+    throw new Error(`the host did not appear; agent output:\n${agent?.output()}`);
   });
   await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 20_000 });
 
@@ -205,7 +160,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      token: match[2],
+      token: agent.token,
       publicKey: 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=',
       protocolVersion: 1,
       facts: {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './harness';
 import { type Stack, startStack } from './stack';
 
 let stack: Stack;
@@ -9,16 +10,7 @@ let browser: Browser;
 before(async () => {
   // No local agent: the owner's team starts with no hosts at all.
   stack = await startStack({ localAgent: false });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

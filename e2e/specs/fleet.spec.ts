@@ -5,41 +5,30 @@
  * is disconnected and refused.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import {
+  type DockerResult,
+  docker as dockerAt,
+  type EnrolledAgent,
+  enrolAgentFromPage,
+  launchChromium,
+} from './harness';
 import { type Stack, startStack } from './stack';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let stack: Stack;
 let browser: Browser;
 let registry: StartedRegistry;
 let agentHome: string;
-let agent: ChildProcess | undefined;
-let agentOutput = '';
+let agent: EnrolledAgent | undefined;
 
-function docker(socket: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'docker',
-      ['-H', `unix://${socket}`, ...args],
-      { env: { PATH: process.env.PATH, HOME: agentHome } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function stopAgent(): Promise<void> {
-  if (!agent?.pid || agent.exitCode !== null) return;
-  const exited = new Promise((r) => agent?.once('exit', r));
-  process.kill(agent.pid, 'SIGTERM');
-  await exited;
-}
+const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
+const stopAgent = async (): Promise<void> => agent?.stop();
+const agentOutput = (): string => agent?.output() ?? '';
 
 /** A tRPC mutation from the page itself (its session cookie), as a hand-made request would be. */
 function trpcMutation(page: Page, path: string, input: unknown): Promise<number> {
@@ -71,16 +60,7 @@ before(async () => {
   stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
   agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-fleet-'));
   await chmod(agentHome, 0o755);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -104,36 +84,12 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   await owner.waitForURL('**/hosts');
 
   // A real agent enrols with the command the page gives.
-  await owner.click('text=Add a host');
-  const command = (await owner.textContent('[data-testid=enroll-command]')) ?? '';
-  const match = /--control-plane (\S+) --enroll-token (\S+)/.exec(command);
-  assert.ok(match, `unexpected command: ${command}`);
-  const socket = join(agentHome, 'docker.sock');
-  agent = spawn(
-    join(root, 'node_modules/.bin/tsx'),
-    [
-      join(root, 'apps/agent/src/main.ts'),
-      '--data-root',
-      join(agentHome, 'data'),
-      '--docker-socket',
-      socket,
-      '--control-plane',
-      match[1] as string,
-      '--enroll-token',
-      match[2] as string,
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  agent.stdout?.on('data', (d: Buffer) => {
-    agentOutput += d.toString();
-  });
-  agent.stderr?.on('data', (d: Buffer) => {
-    agentOutput += d.toString();
-  });
+  agent = await enrolAgentFromPage(owner, agentHome);
+  const { socket } = agent;
   await owner
     .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
     .catch(() => {
-      throw new Error(`the host did not come online; agent output:\n${agentOutput}`);
+      throw new Error(`the host did not come online; agent output:\n${agentOutput()}`);
     });
 
   const image = await pushBusybox(registry, 'bt-e2e/fleet:1');
@@ -277,8 +233,8 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   await owner.click('text=Revoke host');
   await owner.waitForSelector('[data-testid=host-status]:has-text("revoked")', { timeout: 20_000 });
   const deadline = Date.now() + 20_000;
-  while (!agentOutput.includes('refused this agent')) {
-    if (Date.now() > deadline) throw new Error(`the agent was not refused:\n${agentOutput}`);
+  while (!agentOutput().includes('refused this agent')) {
+    if (Date.now() > deadline) throw new Error(`the agent was not refused:\n${agentOutput()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise((r) => setTimeout(r, 3000));

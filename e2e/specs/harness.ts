@@ -1,0 +1,92 @@
+/**
+ * What the browser specs share besides the stack: Debian's Chromium, the docker CLI against an agent's
+ * socket, and an agent started with the enrolment command a page shows (stopped by its pid).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+}
+
+export interface DockerResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The docker CLI against an agent's socket, with its own HOME (no login or config of the machine's). */
+export function docker(socket: string, args: string[], home: string): Promise<DockerResult> {
+  return new Promise((resolve) => {
+    execFile(
+      'docker',
+      ['-H', `unix://${socket}`, ...args],
+      { env: { PATH: process.env.PATH, HOME: home } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+export interface EnrolledAgent {
+  socket: string;
+  /** The enrolment token the page gave (spent by this agent). */
+  token: string;
+  /** Everything the agent printed so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Clicks "Add a host" and runs the command it shows, with the agent's data and socket under `home`. */
+export async function enrolAgentFromPage(page: Page, home: string): Promise<EnrolledAgent> {
+  await page.click('text=Add a host');
+  const command = (await page.textContent('[data-testid=enroll-command]')) ?? '';
+  const match = /--control-plane (\S+) --enroll-token (\S+)/.exec(command);
+  if (!match) throw new Error(`unexpected command: ${command}`);
+  const socket = join(home, 'docker.sock');
+  let output = '';
+  const agent: ChildProcess = spawn(
+    join(root, 'node_modules/.bin/tsx'),
+    [
+      join(root, 'apps/agent/src/main.ts'),
+      '--data-root',
+      join(home, 'data'),
+      '--docker-socket',
+      socket,
+      '--control-plane',
+      match[1] as string,
+      '--enroll-token',
+      match[2] as string,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  agent.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  agent.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  return {
+    socket,
+    token: match[2] as string,
+    output: () => output,
+    async stop() {
+      if (!agent.pid || agent.exitCode !== null || agent.signalCode !== null) return;
+      const exited = new Promise((r) => agent.once('exit', r));
+      process.kill(agent.pid, 'SIGTERM');
+      await exited;
+    },
+  };
+}
