@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { commandSchema, streamRequestSchema } from '@berth/agent/protocol/messages';
 import pg from 'pg';
 import { z } from 'zod';
+import { parseJsonOrUndefined } from '../json';
 
 const notifyLimitBytes = 7900;
 const parkedMessageTtlMs = 5 * 60_000;
@@ -142,7 +143,7 @@ export class InstanceBus implements AsyncDisposable {
   }
 
   #receiveFleetChange(payload: string | undefined): void {
-    const parsed = z.object({ from: z.string(), teamId: z.uuid() }).safeParse(safeJson(payload));
+    const parsed = z.object({ from: z.string(), teamId: z.uuid() }).safeParse(parseJsonOrUndefined(payload));
     if (parsed.success && parsed.data.from !== this.instanceId) this.#onFleetChange(parsed.data.teamId);
   }
 
@@ -219,13 +220,5 @@ export class InstanceBus implements AsyncDisposable {
     const client = this.#client;
     this.#client = undefined;
     await client?.end().catch(() => {});
-  }
-}
-
-function safeJson(text: string | undefined): unknown {
-  try {
-    return JSON.parse(text ?? '');
-  } catch {
-    return undefined;
   }
 }

@@ -10,6 +10,7 @@ import { gateway, type StreamHandle } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { sessionFrom } from '../auth';
 import { db } from '../db';
+import { parseJsonOrUndefined } from '../json';
 import { roleIn } from '../teams/membership';
 import { hasRole } from '../teams/roles';
 
@@ -100,7 +101,7 @@ export async function runConsole(
   };
   socket.on('message', (raw, isBinary) => {
     if (isBinary) return;
-    const parsed = clientMessage.safeParse(safeJson(raw.toString()));
+    const parsed = clientMessage.safeParse(parseJsonOrUndefined(raw.toString()));
     if (parsed.success) deliver(parsed.data);
   });
   try {
@@ -130,13 +131,5 @@ export async function runConsole(
   } catch (error) {
     notice({ type: 'error', message: (error as Error).message });
     socket.close(1011);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
