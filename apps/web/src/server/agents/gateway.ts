@@ -618,12 +618,19 @@ export class AgentGateway {
         this.#live.delete(hostId);
         log().info({ hostId }, 'agent offline');
         // The agent may already be back on another instance: only the instance holding it marks it offline.
-        await db()
+        const marked = await db()
           .host.updateMany({
             where: { id: hostId, connectedInstance: this.#bus?.instanceId ?? null },
             data: { online: false, connectedInstance: null, lastSeenAt: new Date() },
           })
-          .catch(() => {});
+          .catch(() => ({ count: 0 }));
+        // Open pages show the host offline now, not at their next poll (a quick restart could hide it).
+        if (marked.count > 0) {
+          const host = await db()
+            .host.findUnique({ where: { id: hostId }, select: { teamId: true } })
+            .catch(() => null);
+          if (host) this.#fleetChanged(host.teamId);
+        }
       });
     });
   }
