@@ -48,6 +48,12 @@ async function authSecret(): Promise<string> {
   }
 }
 
+/**
+ * Where `next build` writes, below apps/web (next.config.ts reads the same variable). Several worktrees' e2e runs
+ * on one checkout each set their own, so two builds never write one directory.
+ */
+const nextDist = process.env.BERTH_NEXT_DIST || '.next';
+
 /** A hash of everything the web build depends on, so `npm start` rebuilds only after a change. */
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256');
@@ -55,7 +61,7 @@ async function sourceHash(): Promise<string> {
     for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
       a.name.localeCompare(b.name),
     )) {
-      if (['node_modules', '.next', '.tsbuild', 'generated'].includes(entry.name)) continue;
+      if (['node_modules', nextDist, '.next', '.tsbuild', 'generated'].includes(entry.name)) continue;
       const path = join(dir, entry.name);
       if (entry.isDirectory()) await walk(path);
       else hash.update(path).update(String((await stat(path)).mtimeMs));
@@ -73,9 +79,9 @@ async function buildWeb(): Promise<void> {
     stdio: 'inherit',
   });
   if (bundle.status !== 0) throw new Error('the agent bundle did not build');
-  const marker = join(root, 'apps/web/.next/berth-source-hash');
+  const marker = join(root, 'apps/web', nextDist, 'berth-source-hash');
   const wanted = await sourceHash();
-  const built = existsSync(join(root, 'apps/web/.next/BUILD_ID'))
+  const built = existsSync(join(root, 'apps/web', nextDist, 'BUILD_ID'))
     ? await readFile(marker, 'utf8').catch(() => '')
     : '';
   if (built === wanted) return;

@@ -1,6 +1,8 @@
 import type { NextConfig } from 'next';
 
 const config: NextConfig = {
+  // .config/start.ts sets the same directory for its build and for the server it starts.
+  distDir: process.env.BERTH_NEXT_DIST || '.next',
   // Workspace packages are TypeScript sources; Next compiles them with the app.
   transpilePackages: ['@berth/db', '@berth/agent', '@berth/engine'],
   // node-postgres, Prisma's runtime and ssh2 (optional native crypto it probes for) stay plain Node modules.
