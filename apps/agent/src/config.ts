@@ -3,7 +3,15 @@
  * Command-line flags win over environment variables; nothing else in the agent reads `process.env`.
  */
 import { parseArgs } from 'node:util';
+import { parseCidr } from '@berth/engine/networks/ipam';
 import { z } from 'zod';
+
+/** A Linux interface name: at most 15 bytes (IFNAMSIZ less the NUL), none of `/`, whitespace or `:`. */
+const interfaceName = (max: number) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-"')
+    .max(max, `must be at most ${max} characters (a Linux interface name is at most 15)`);
 
 export const agentConfigSchema = z.object({
   dataRoot: z.string().min(1).startsWith('/', 'must be an absolute path'),
@@ -21,6 +29,25 @@ export const agentConfigSchema = z.object({
     .default(10 * 60_000),
   /** Without systemd: the file holding the agent's pid, rewritten when it restarts itself after an update. */
   pidFile: z.string().startsWith('/', 'must be an absolute path').optional(),
+  /**
+   * The default bridge's interface (default berth0) and subnet (default: the first free pool subnet), and the
+   * prefix of user networks' bridges (default br-): two agents on one kernel, or an agent beside a test run,
+   * each get their own so neither takes the other's bridge or addresses.
+   */
+  bridgeName: interfaceName(15).optional(),
+  bridgeSubnet: z
+    .string()
+    .refine((text) => {
+      try {
+        parseCidr(text);
+        return /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(text);
+      } catch {
+        return false;
+      }
+    }, 'must be an IPv4 subnet such as 10.88.0.0/16 (prefix /8 to /30)')
+    .optional(),
+  // User networks' bridges are the prefix then the network id's first characters; at least four of those.
+  bridgePrefix: interfaceName(11).optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -44,6 +71,9 @@ export function readConfig(
       'log-level': { type: 'string' },
       'control-plane': { type: 'string' },
       'enroll-token': { type: 'string' },
+      'bridge-name': { type: 'string' },
+      'bridge-subnet': { type: 'string' },
+      'bridge-prefix': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -56,5 +86,8 @@ export function readConfig(
     enrollToken: values['enroll-token'] ?? env.BERTH_ENROLL_TOKEN ?? undefined,
     updateIntervalMs: env.BERTH_UPDATE_INTERVAL_MS ?? defaultConfig.updateIntervalMs,
     pidFile: env.BERTH_PID_FILE ?? undefined,
+    bridgeName: values['bridge-name'] ?? env.BERTH_BRIDGE_NAME ?? undefined,
+    bridgeSubnet: values['bridge-subnet'] ?? env.BERTH_BRIDGE_SUBNET ?? undefined,
+    bridgePrefix: values['bridge-prefix'] ?? env.BERTH_BRIDGE_PREFIX ?? undefined,
   });
 }

@@ -1,6 +1,8 @@
 /**
- * `npm run agent -- --data-root DIR --docker-socket PATH`: the agent standalone. SIGTERM/SIGINT close the
- * services and exit; containers keep running (conmon outlives us) and the next start re-attaches.
+ * `npm run agent -- --data-root DIR --docker-socket PATH`: the agent standalone (`--bridge-name`,
+ * `--bridge-subnet` and `--bridge-prefix` keep a second agent on the same kernel off the first one's bridges
+ * and addresses). SIGTERM/SIGINT close the services and exit; containers keep running (conmon outlives us)
+ * and the next start re-attaches.
  * `berth-agent check [--json]` only checks the host's prerequisites (exit 1 when one is missing); the agent
  * runs the same check before starting and refuses to start without them.
  * Run as the bundle (`npm run build`) with a control plane, the agent updates itself to the control plane's
@@ -43,6 +45,11 @@ async function main(): Promise<void> {
     log,
     ...(config.controlPlane ? { controlPlane: config.controlPlane } : {}),
     ...(config.enrollToken ? { enrollToken: config.enrollToken } : {}),
+    engine: {
+      ...(config.bridgeName ? { defaultBridgeName: config.bridgeName } : {}),
+      ...(config.bridgeSubnet ? { defaultBridgeSubnet: config.bridgeSubnet } : {}),
+      ...(config.bridgePrefix ? { bridgePrefix: config.bridgePrefix } : {}),
+    },
   });
   let stopping = false;
   const stop = (signal: string, then: () => Promise<void> | void = () => process.exit(0)) => {
