@@ -1,7 +1,21 @@
-export type { Builder, BuildOptions, BuildProgress, BuildResult } from './build/builder';
+export type {
+  BuildCacheEntry,
+  BuildEvent,
+  Builder,
+  BuildOptions,
+  BuildProgress,
+  BuildResult,
+} from './build/builder';
 export type { CreateContainerRequest, HostConfig, RestartPolicy } from './containers/config';
 export type { LogEntry, LogReadOptions } from './containers/logs';
 export type { ContainerState } from './containers/record';
+export {
+  RecreateError,
+  type RecreateOptions,
+  type RecreateResult,
+  type RecreateStep,
+  recreateContainer,
+} from './containers/recreate';
 export type { Change } from './containers/rootfs';
 export type {
   ContainerInspect,

@@ -7,7 +7,7 @@
  * rebuild reuses it. Built layers go into the image store as content blobs plus ready snapshots.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveInRoot } from '../containers/archive';
@@ -43,6 +43,31 @@ export interface BuildProgress {
   aux?: { ID: string };
 }
 
+/**
+ * What a build did, step by step, for callers that show it structured (the control plane's build page)
+ * rather than as the classic builder's text.
+ */
+export type BuildEvent =
+  | { type: 'step'; step: number; total: number; instruction: string }
+  | { type: 'cache'; hit: boolean }
+  | { type: 'output'; text: string }
+  | { type: 'run-failed'; exitCode: number; command: string };
+
+/** One entry of `docker system df`'s build cache, in the Docker API's BuildCache shape. */
+export interface BuildCacheEntry {
+  ID: string;
+  Parents: string[] | null;
+  Type: 'regular';
+  Description: string;
+  InUse: boolean;
+  /** The step's layer is also part of an image: pruning the cache would not free it. */
+  Shared: boolean;
+  Size: number;
+  CreatedAt: string;
+  LastUsedAt: string | null;
+  UsageCount: number;
+}
+
 export interface BuildOptions {
   /** The context directory. */
   context: string;
@@ -61,6 +86,7 @@ export interface BuildOptions {
   network?: string;
   credentials?: Record<string, RegistryCredentials>;
   onProgress?: (progress: BuildProgress) => void;
+  onEvent?: (event: BuildEvent) => void;
   signal?: AbortSignal;
 }
 
@@ -205,11 +231,7 @@ export class Builder {
     const deleted: string[] = [];
     let reclaimed = 0;
     const names = await readdir(this.#cacheDir).catch(() => [] as string[]);
-    const kept = new Set<string>();
-    for (const image of this.#images.list()) {
-      const inspect = await this.#images.inspect(image.Id).catch(() => undefined);
-      for (const chain of chainIds(inspect?.RootFS.Layers ?? [])) kept.add(chain);
-    }
+    const kept = await this.#imageChains();
     for (const name of names) {
       if (!name.endsWith('.json')) continue;
       const path = join(this.#cacheDir, name);
@@ -232,6 +254,61 @@ export class Builder {
       }
     }
     return { CachesDeleted: deleted, SpaceReclaimed: reclaimed };
+  }
+
+  /** Chain IDs of every stored image's layers: a cache entry on one of them frees nothing when pruned. */
+  async #imageChains(): Promise<Set<string>> {
+    const kept = new Set<string>();
+    for (const image of this.#images.list()) {
+      const inspect = await this.#images.inspect(image.Id).catch(() => undefined);
+      for (const chain of chainIds(inspect?.RootFS.Layers ?? [])) kept.add(chain);
+    }
+    return kept;
+  }
+
+  /**
+   * The cache as `docker system df` lists it: one entry per cached step, sized by the layer that step added
+   * (config-only steps weigh nothing), shared when an image holds that layer too (the CLI then counts it as
+   * not reclaimable, as with BuildKit's records shared with images).
+   */
+  async cacheEntries(): Promise<BuildCacheEntry[]> {
+    const kept = await this.#imageChains();
+    const out: BuildCacheEntry[] = [];
+    for (const name of await readdir(this.#cacheDir).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue;
+      const path = join(this.#cacheDir, name);
+      const [text, info] = await Promise.all([
+        readFile(path, 'utf8').catch(() => undefined),
+        stat(path).catch(() => undefined),
+      ]);
+      if (text === undefined || !info) continue; // pruned meanwhile
+      let parsed: ReturnType<typeof stateSchema.safeParse>;
+      try {
+        parsed = stateSchema.safeParse(JSON.parse(text));
+      } catch {
+        continue;
+      }
+      if (!parsed.success) continue;
+      const history = parsed.data.config.history.at(-1) as { created_by?: unknown; empty_layer?: unknown };
+      const top = chainIds(parsed.data.config.rootfs.diff_ids).at(-1);
+      const addedLayer = history?.empty_layer !== true && top !== undefined;
+      const shared = addedLayer && kept.has(top);
+      const dir = addedLayer ? this.#images.snapshotDir(top) : undefined;
+      const size = dir && (await exists(dir)) ? await dirSize(dir) : 0;
+      out.push({
+        ID: name.slice(0, -5),
+        Parents: null,
+        Type: 'regular',
+        Description: typeof history?.created_by === 'string' ? history.created_by : '',
+        InUse: false,
+        Shared: shared,
+        Size: size,
+        CreatedAt: info.mtime.toISOString(),
+        LastUsedAt: info.atime > info.mtime ? info.atime.toISOString() : null,
+        UsageCount: 0,
+      });
+    }
+    return out.sort((a, b) => a.CreatedAt.localeCompare(b.CreatedAt));
   }
 
   async #blobReferenced(digest: string): Promise<boolean> {
@@ -273,6 +350,12 @@ export class Builder {
       if (!(await this.#images.content.has(layer.digest))) return undefined;
       if (!(await exists(this.#images.snapshotDir(chains[i] as string)))) return undefined;
     }
+    // Its access time is when it was last used (`docker system df -v`); mounts with noatime need this.
+    const path = join(this.#cacheDir, `${key}.json`);
+    await stat(path).then(
+      (info) => utimes(path, new Date(), info.mtime),
+      () => undefined,
+    );
     // The stored bytes, not zod's copy: its key order differs, and the config digest is of the bytes.
     return raw as State;
   }
@@ -314,6 +397,10 @@ class BuildRun {
 
   #say(text: string): void {
     this.#progress({ stream: text });
+  }
+
+  #event(event: BuildEvent): void {
+    this.#o.onEvent?.(event);
   }
 
   #checkAbort(): void {
@@ -454,6 +541,7 @@ class BuildRun {
 
   #stepHeader(instruction: Instruction): void {
     this.#step++;
+    this.#event({ type: 'step', step: this.#step, total: this.#total, instruction: instruction.original });
     this.#say(`Step ${this.#step}/${this.#total} : ${instruction.original}\n`);
   }
 
@@ -951,11 +1039,13 @@ class BuildRun {
     if (!this.#o.noCache) {
       const hit = await this.#b.cacheGet(key);
       if (hit) {
+        this.#event({ type: 'cache', hit: true });
         this.#say(' ---> Using cache\n');
         this.#say(` ---> ${shortId(stateId(hit))}\n`);
         return hit;
       }
     }
+    this.#event({ type: 'cache', hit: false });
     const next = await make();
     await this.#b.cachePut(key, next);
     this.#say(` ---> ${shortId(stateId(next))}\n`);
@@ -1116,6 +1206,7 @@ class BuildRun {
       const reader = (async () => {
         for await (const entry of containers.attachOutput(Id, { stdout: true, stderr: true, logs: true })) {
           const text = entry.data.toString();
+          this.#event({ type: 'output', text });
           this.#say(text);
         }
       })();
@@ -1123,11 +1214,13 @@ class BuildRun {
       const { StatusCode } = await containers.wait(Id);
       await reader.catch(() => undefined);
       this.#checkAbort();
-      if (StatusCode !== 0)
+      if (StatusCode !== 0) {
+        this.#event({ type: 'run-failed', exitCode: StatusCode, command: argv.join(' ') });
         throw new EngineError(
           'failed',
           `The command '${argv.join(' ')}' returned a non-zero code: ${StatusCode}`,
         );
+      }
       const layout = rootfsLayout(join(this.#b.dataRoot, 'containers', Id));
       await unmountRootfs(layout);
       for (let i = 0; i < 50 && (await isMounted(layout.merged)); i++)

@@ -172,4 +172,53 @@ describe('docker api: docker build through the socket', () => {
     expect(prune.code).toBe(0);
     expect(prune.stdout).toMatch(/Total reclaimed space/);
   });
+
+  it('system df lists the build cache; builder prune empties it and the next build misses', async () => {
+    const dir = await mkdtemp(join(t.root, 'ctx-'));
+    try {
+      await writeFile(
+        join(dir, 'Dockerfile'),
+        'FROM busybox\nRUN head -c 4096 /dev/zero > /cached\nENV BT=df\n',
+      );
+      expect((await dockerBuild(t, ['build', '-q', '-t', 'bt-api/df', dir])).code).toBe(0);
+      const df = await t.docker(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}']);
+      expect(df.code, df.stderr).toBe(0);
+      const count = Number(/^Build Cache (\d+)$/m.exec(df.stdout)?.[1]);
+      expect(count).toBeGreaterThanOrEqual(2);
+      const verbose = await t.docker(['system', 'df', '-v']);
+      expect(verbose.stdout).toMatch(/Build cache usage: \S+/);
+      expect(verbose.stdout).toMatch(/^[0-9a-f]{12}\s+regular\s+4\.1kB .* true$/m);
+      const api = await new Promise<string>((resolve, reject) => {
+        const req = request({ socketPath: t.socket, path: '/v1.41/system/df' }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => {
+            body += d;
+          });
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      const entries = (JSON.parse(api) as { BuildCache: Array<{ Description: string; Shared: boolean }> })
+        .BuildCache;
+      expect(entries.find((e) => e.Description.includes('head -c 4096 /dev/zero > /cached'))).toMatchObject({
+        Shared: true,
+      });
+
+      const prune = await t.docker(['builder', 'prune', '-f']);
+      expect(prune.code, prune.stderr).toBe(0);
+      expect(prune.stdout).toContain('Deleted build cache objects:');
+      expect((await t.docker(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}'])).stdout).toMatch(
+        /^Build Cache 0$/m,
+      );
+      const rebuilt = await dockerBuild(t, ['build', '-t', 'bt-api/df', dir]);
+      expect(rebuilt.code).toBe(0);
+      expect(rebuilt.stdout).not.toContain('Using cache');
+      expect((await t.docker(['run', '--rm', 'bt-api/df', 'wc', '-c', '/cached'])).stdout.trim()).toBe(
+        '4096 /cached',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -23,8 +23,8 @@ export function registerDiskRoutes(router: Router<Handler>, deps: DiskDeps): voi
         Images: images,
         Containers: containers,
         Volumes: await deps.volumes.usage(),
-        // The build cache is steps over image layers the store already counts; no separate records.
-        BuildCache: [],
+        // Cached steps whose layer an image also holds are listed as shared: the store counts those bytes.
+        BuildCache: deps.builder ? await deps.builder.cacheEntries() : [],
       });
     })
     .add('POST', '/build/prune', async (ctx) => {
