@@ -4,7 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
-import type { Engine, ContainerSummary as EngineContainer, EngineEvent } from '@berth/engine';
+import {
+  type Engine,
+  type ContainerSummary as EngineContainer,
+  type EngineEvent,
+  recreateContainer,
+} from '@berth/engine';
 import type { Command, ContainerSummary, EngineFacts, Inventory, StreamRequest } from '../protocol/messages';
 import type { InventoryDelta, LinkBackend, StreamInput, StreamSink } from './client';
 
@@ -138,6 +143,15 @@ export function engineBackend(engine: Engine): LinkBackend {
           return { removed: command.containerId };
         case 'container.inspect':
           return c.inspect(command.containerId);
+        case 'container.recreate':
+          return recreateContainer(engine, command.containerId, {
+            pull: command.pull,
+            ...(command.auth
+              ? { credentials: { username: command.auth.username, password: command.auth.password } }
+              : {}),
+            onProgress: (p) => progress({ ...p }),
+            signal,
+          });
         case 'image.pull': {
           const image = await engine.images.pull(command.reference, {
             ...(command.auth

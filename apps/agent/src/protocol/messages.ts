@@ -107,6 +107,13 @@ export const commandSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('container.unpause'), containerId: id }),
   z.object({ kind: z.literal('container.remove'), containerId: id, force: z.boolean().default(false) }),
   z.object({ kind: z.literal('container.inspect'), containerId: id }),
+  // Recreate with the same settings, after pulling the image reference it was created from when `pull` says so.
+  z.object({
+    kind: z.literal('container.recreate'),
+    containerId: id,
+    pull: z.boolean().default(true),
+    auth: registryAuthSchema.optional(),
+  }),
   z.object({
     kind: z.literal('image.pull'),
     reference: z.string().min(1).max(1024),
