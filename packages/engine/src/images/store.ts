@@ -1,7 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { z } from 'zod';
 import { EngineError } from '../errors';
 import type { EventBus } from '../events';
@@ -82,6 +85,16 @@ export interface BlobSource {
 const shortId = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
 const hexOf = (digest: string) => digest.replace(/^sha256:/, '');
 const sha256 = (data: string | Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+/** Layer media types of plain tars: what the builder stores, compressed on the way to a registry. */
+const uncompressedLayerTypes = new Set<string>([
+  mediaTypes.ociLayer,
+  'application/vnd.docker.image.rootfs.diff.tar',
+]);
+/** What a plain-tar layer was gzipped to at its first push. */
+const compressedSchema = z.object({
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
 
 export function chainIds(diffIds: string[]): string[] {
   const out: string[] = [];
@@ -917,62 +930,151 @@ export class ImageStore implements ImageService {
         .map((r) => parseReference(r))
         .find((r) => r.domain === ref.domain && r.path !== ref.path)?.path;
       const limiter = new Limiter(this.#options.concurrency ?? 3);
-      const blobs = [...manifest.layers, manifest.config];
       for (const layer of manifest.layers) progress({ status: 'Preparing', id: shortId(layer.digest) });
-      await Promise.all(
-        blobs.map((blob) =>
-          limiter.run(async () => {
-            const id = shortId(blob.digest);
-            const isLayer = blob !== manifest.config;
-            if (await client.blobExists(ref.path, blob.digest, options.signal)) {
-              if (isLayer) progress({ status: 'Layer already exists', id });
-              return;
+      const gzipType =
+        record.manifest.mediaType === mediaTypes.dockerManifest
+          ? mediaTypes.dockerLayerGzip
+          : mediaTypes.ociLayerGzip;
+      /** Pushes one blob unless the registry has it; `open` gives its bytes (from the store unless `fromStore` is false). */
+      const pushOne = async (
+        blob: { digest: string; size: number },
+        isLayer: boolean,
+        id: string,
+        open: () => Readable,
+        fromStore = true,
+      ): Promise<void> => {
+        if (await client.blobExists(ref.path, blob.digest, options.signal)) {
+          if (isLayer) progress({ status: 'Layer already exists', id });
+          return;
+        }
+        if (fromStore && !(await this.content.has(blob.digest)))
+          throw new EngineError('not_found', `blob ${blob.digest} is not in the local store`);
+        const how = await client.pushBlob(
+          ref.path,
+          blob,
+          () => {
+            const stream = open();
+            let done = 0;
+            if (isLayer)
+              stream.on('data', (chunk: string | Buffer) => {
+                done += chunk.length;
+                progress({ status: 'Pushing', id, progressDetail: { current: done, total: blob.size } });
+              });
+            return stream;
+          },
+          {
+            ...(mountFrom ? { mountFrom } : {}),
+            ...(this.#options.pushChunkSize ? { chunkSize: this.#options.pushChunkSize } : {}),
+            signal: options.signal,
+          },
+        );
+        if (isLayer) progress({ status: how === 'mounted' ? `Mounted from ${mountFrom}` : 'Pushed', id });
+      };
+      const pushed = await Promise.all(
+        manifest.layers.map((layer) =>
+          limiter.run(async (): Promise<Descriptor | undefined> => {
+            const id = shortId(layer.digest);
+            if (!uncompressedLayerTypes.has(layer.mediaType)) {
+              await pushOne(layer, true, id, () => this.content.read(layer.digest));
+              return undefined;
             }
-            if (!(await this.content.has(blob.digest)))
-              throw new EngineError('not_found', `blob ${blob.digest} is not in the local store`);
-            const how = await client.pushBlob(
-              ref.path,
-              blob,
-              () => {
-                const stream = this.content.read(blob.digest);
-                let done = 0;
-                if (isLayer)
-                  stream.on('data', (chunk: string | Buffer) => {
-                    done += chunk.length;
-                    progress({ status: 'Pushing', id, progressDetail: { current: done, total: blob.size } });
-                  });
-                return stream;
-              },
-              {
-                ...(mountFrom ? { mountFrom } : {}),
-                ...(this.#options.pushChunkSize ? { chunkSize: this.#options.pushChunkSize } : {}),
-                signal: options.signal,
-              },
-            );
-            if (isLayer) progress({ status: how === 'mounted' ? `Mounted from ${mountFrom}` : 'Pushed', id });
+            // Layers Berth built are stored as plain tars; registries get them gzipped, as dockerd pushes.
+            const compressed = await this.#compressedLayer(layer, ref.path, client, options.signal);
+            const descriptor: Descriptor = {
+              ...layer,
+              mediaType: gzipType,
+              digest: compressed.digest,
+              size: compressed.size,
+            };
+            try {
+              if (compressed.path) {
+                const path = compressed.path;
+                await pushOne(descriptor, true, id, () => createReadStream(path), false);
+              } else progress({ status: 'Layer already exists', id });
+            } finally {
+              if (compressed.path) await rm(compressed.path, { force: true });
+            }
+            return descriptor;
           }),
         ),
       );
+      await limiter.run(() =>
+        pushOne(manifest.config, false, shortId(manifest.config.digest), () =>
+          this.content.read(manifest.config.digest),
+        ),
+      );
+      let pushedBytes = manifestBytes;
+      if (pushed.some(Boolean)) {
+        // The rest of the manifest (annotations, subject…) goes as it is; only the layer descriptors change.
+        const raw = JSON.parse(manifestBytes.toString('utf8')) as { layers: unknown[] };
+        raw.layers = raw.layers.map((layer, i) => pushed[i] ?? layer);
+        pushedBytes = Buffer.from(JSON.stringify(raw));
+      }
       const tag = ref.digest ?? ref.tag ?? 'latest';
       const digest = await client.putManifest(
         ref.path,
         tag,
         record.manifest.mediaType || mediaTypes.ociManifest,
-        manifestBytes,
+        pushedBytes,
         options.signal,
       );
-      progress({ status: `${tag}: digest: ${digest} size: ${manifestBytes.length}` });
+      progress({ status: `${tag}: digest: ${digest} size: ${pushedBytes.length}` });
       await this.#lock.run(async () => {
         const repoDigest = `${repositoryName(ref)}@${digest}`;
         if (!record.repoDigests.includes(repoDigest)) record.repoDigests.push(repoDigest);
         await this.#saveRecord(record);
       });
       this.#events.emit('image', 'push', familiarString(ref), { name: familiarString(ref) });
-      return { digest, size: manifestBytes.length };
+      return { digest, size: pushedBytes.length };
     } catch (error) {
       if (EngineError.is(error))
         throw new EngineError(error.code, `push ${display}: ${error.message}`, { cause: error });
       throw new EngineError('internal', `push ${display}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * The gzip form of a plain-tar layer, for a push. Its digest is recorded at the first push, so a later push
+   * that finds it in the registry (HEAD) compresses nothing; otherwise the layer is compressed to a scratch
+   * file (`path`, removed by the caller once pushed) and the digest recorded for next time. Plain tars stay
+   * what the store keeps: the config's diff_ids name them.
+   */
+  async #compressedLayer(
+    layer: Descriptor,
+    repository: string,
+    client: RegistryClient,
+    signal: AbortSignal | undefined,
+  ): Promise<{ digest: string; size: number; path?: string }> {
+    const dir = join(this.#dataRoot, 'compressed');
+    const record = join(dir, `${hexOf(layer.digest)}.json`);
+    const known = compressedSchema.safeParse(JSON.parse(await readFile(record, 'utf8').catch(() => 'null')));
+    if (known.success && (await client.blobExists(repository, known.data.digest, signal))) return known.data;
+    if (!(await this.content.has(layer.digest)))
+      throw new EngineError('not_found', `blob ${layer.digest} is not in the local store`);
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, `.push-${randomBytes(8).toString('hex')}`);
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      await pipeline(
+        this.content.read(layer.digest),
+        createGzip(),
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            hash.update(chunk);
+            size += chunk.length;
+            done(null, chunk);
+          },
+        }),
+        createWriteStream(path),
+        signal ? { signal } : {},
+      );
+      const compressed = { digest: `sha256:${hash.digest('hex')}`, size };
+      await writeFileAtomic(record, JSON.stringify(compressed));
+      return { ...compressed, path };
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
     }
   }
 
