@@ -23,6 +23,7 @@ import {
 } from '@berth/agent/protocol/messages';
 import type { WebSocket } from 'ws';
 import { recordAudit } from '../audit';
+import { forgetVanished, recordStateEvent } from '../containers/history';
 import { db } from '../db';
 import { applyContainerRow, replaceInventoryRows } from '../hosts/inventory-rows';
 import { log } from '../log';
@@ -742,6 +743,11 @@ export class AgentGateway {
             data: { inventory: frame.inventory, lastSeenAt: new Date() },
           });
           await replaceInventoryRows(hostId, host.teamId, frame.inventory, tx);
+          await forgetVanished(
+            hostId,
+            frame.inventory.containers.map((c) => c.id),
+            tx,
+          );
           return host.teamId;
         });
         this.#fleetChanged(teamId);
@@ -767,6 +773,7 @@ export class AgentGateway {
             data: { inventory: applyDelta(current.data, frame), lastSeenAt: new Date() },
           });
           if (frame.event.Type !== 'container') return;
+          await recordStateEvent(hostId, teamId, frame, tx);
           if (frame.container) await applyContainerRow(hostId, teamId, { container: frame.container }, tx);
           else if (frame.removed)
             await applyContainerRow(hostId, teamId, { removedId: frame.event.Actor.ID }, tx);

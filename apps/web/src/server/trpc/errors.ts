@@ -9,6 +9,7 @@ export function toTRPCError(error: unknown): TRPCError {
   const e = error as { name?: string; message?: string; code?: string };
   switch (e.name) {
     case 'HostNotFoundError':
+    case 'ContainerNotFoundError':
       return new TRPCError({ code: 'NOT_FOUND', message: e.message ?? 'not found' });
     case 'TeamRuleError':
       return new TRPCError({

@@ -3,6 +3,17 @@ import { enrollmentTokenInput } from '../agents/schemas';
 import { auditListInput } from '../audit-log/schemas';
 import { listAudit } from '../audit-log/service';
 import { deployContainer, runBulkAction, runContainerAction } from '../containers/actions';
+import { containerDetail, recreateStatus, startRecreate, stateHistory } from '../containers/detail';
+import {
+  containerDetailSchema,
+  containerRefInput,
+  recreateInput,
+  recreateOutput,
+  recreateStatusInput,
+  recreateStatusSchema,
+  stateHistoryInput,
+  stateHistorySchema,
+} from '../containers/detail-schemas';
 import { listFleetContainers } from '../containers/fleet';
 import {
   bulkActionInput,
@@ -157,6 +168,24 @@ export const appRouter = router({
           throw toTRPCError(error);
         }
       }),
+    get: teamProcedure('viewer')
+      .input(containerRefInput)
+      .output(containerDetailSchema)
+      .query(({ ctx, input }) => domain(() => containerDetail({ ...input, teamId: ctx.teamId }))),
+    history: teamProcedure('viewer')
+      .input(stateHistoryInput)
+      .output(stateHistorySchema)
+      .query(({ ctx, input }) => domain(() => stateHistory({ ...input, teamId: ctx.teamId }))),
+    recreate: teamProcedure('operator')
+      .input(recreateInput)
+      .output(recreateOutput)
+      .mutation(({ ctx, input }) =>
+        domain(() => startRecreate({ ...input, teamId: ctx.teamId }, ctx.user.id)),
+      ),
+    recreateStatus: teamProcedure('viewer')
+      .input(recreateStatusInput)
+      .output(recreateStatusSchema)
+      .query(({ ctx, input }) => domain(() => recreateStatus({ ...input, teamId: ctx.teamId }))),
   }),
   images: router({
     list: teamProcedure('viewer')
