@@ -98,6 +98,9 @@ function wanted(entry: LogEntry, options: LogReadOptions): boolean {
   return true;
 }
 
+/** The most one follow step reads from the log file. */
+const followReadBytes = 1024 * 1024;
+
 /**
  * Reads the log; with `follow`, keeps reading new records (checked on change and every 50 ms) until
  * `isDone()` says the container stopped and the file was drained, or `signal` aborts. Following reads
@@ -146,7 +149,9 @@ export async function* readLogs(
         if (fd !== undefined) {
           const size = fstatSync(fd).size;
           if (size > offset) {
-            const chunk = readFrom(fd, offset, size);
+            // At most one slice per read: a reader that paused (its consumer out of credit) while the
+            // container wrote gigabytes resumes a slice at a time instead of taking them all into memory.
+            const chunk = readFrom(fd, offset, Math.min(size, offset + followReadBytes));
             offset += chunk.length;
             for (const entry of parser.push(chunk)) if (wanted(entry, options)) yield entry;
             if (options.until !== undefined && Date.now() / 1000 > options.until) return;
