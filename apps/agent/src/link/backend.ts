@@ -11,6 +11,7 @@ import {
   recreateContainer,
 } from '@berth/engine';
 import type { Command, ContainerSummary, EngineFacts, Inventory, StreamRequest } from '../protocol/messages';
+import { BuildUploads, runBuild } from './build';
 import type { InventoryDelta, LinkBackend, StreamInput, StreamSink } from './client';
 
 export const AGENT_VERSION = '0.1.0';
@@ -41,6 +42,12 @@ async function osName(): Promise<string> {
   return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? 'Linux';
 }
 
+/** Nanoseconds since the epoch as Docker prints log timestamps: `2026-11-23T07:30:00.123456789Z`. */
+export function rfc3339Nano(nanoseconds: bigint): string {
+  const iso = new Date(Number(nanoseconds / 1_000_000n)).toISOString();
+  return `${iso.slice(0, 19)}.${(nanoseconds % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+}
+
 export function engineBackend(engine: Engine): LinkBackend {
   const facts = async (): Promise<EngineFacts> => ({
     hostname: hostname(),
@@ -52,6 +59,7 @@ export function engineBackend(engine: Engine): LinkBackend {
     runtimes: { runc: 'runc', monitor: 'conmon' },
     agentVersion: AGENT_VERSION,
   });
+  const uploads = new BuildUploads(engine.dataRoot);
   const container = (id: string): ContainerSummary | undefined => {
     const [row] = engine.containers.list({ all: true, filters: { id: [id] } });
     return row ? toSummary(row) : undefined;
@@ -164,6 +172,12 @@ export function engineBackend(engine: Engine): LinkBackend {
         }
         case 'image.remove':
           return engine.images.remove(command.reference, { force: command.force });
+        case 'build.context':
+          return uploads.write(command);
+        case 'image.build':
+          // Not tied to the link's session: a build outlives a control-plane restart, and the redelivered
+          // request (same id) is answered with its outcome.
+          return runBuild(engine, uploads, command, progress);
         case 'container.deploy': {
           // As `docker run`: pull the image when the host does not have it yet.
           const present = await engine.images.get(command.image).then(
@@ -212,6 +226,7 @@ export function engineBackend(engine: Engine): LinkBackend {
       input: StreamInput,
     ): Promise<{ exitCode?: number }> {
       if (request.kind === 'exec') return execStream(engine, request, sink, signal, input);
+      // Awaited: while the control plane has no credit for this line, the follower is not read further.
       for await (const entry of engine.containers.logs(
         request.containerId,
         {
@@ -219,10 +234,15 @@ export function engineBackend(engine: Engine): LinkBackend {
           stderr: true,
           follow: request.follow,
           ...(request.tail !== undefined ? { tail: request.tail } : {}),
+          ...(request.since !== undefined ? { since: request.since } : {}),
         },
         signal,
       ))
-        await sink.write({ stream: entry.stream, data: entry.data });
+        await sink.write({
+          stream: entry.stream,
+          data: entry.data,
+          ...(request.timestamps ? { time: rfc3339Nano(entry.time) } : {}),
+        });
       return {};
     },
   };

@@ -59,6 +59,19 @@ export interface StreamInput {
   onResize(handler: (rows: number, cols: number) => void): void;
 }
 
+/** What one open stream has sent and has outstanding: how tests (and debugging) see its flow control. */
+export interface StreamStats {
+  streamId: string;
+  kind: StreamRequest['kind'];
+  window?: number;
+  sentFrames: number;
+  sentBytes: number;
+  /** Bytes sent and not yet acknowledged (with a window). */
+  outstandingBytes: number;
+  /** The most ever outstanding at once. */
+  maxOutstandingBytes: number;
+}
+
 export type LinkState = 'connecting' | 'online' | 'reconnecting' | 'refused' | 'closed';
 
 export interface LinkOptions {
@@ -79,6 +92,9 @@ const maxEarlyInputBytes = 1024 * 1024;
 interface OpenStream {
   abort: AbortController;
   credit: number;
+  /** Protocol 2's byte window when the control plane gave one; frame credit alone otherwise. */
+  window?: number;
+  stats: StreamStats;
   wake?: () => void;
   input?: (data: Buffer) => void;
   resize?: (rows: number, cols: number) => void;
@@ -206,12 +222,14 @@ export class ControlPlaneLink implements AsyncDisposable {
         await this.#request(frame, signal);
         return;
       case 'stream.open':
-        this.#openStream(frame.streamId, frame.request, frame.credit, signal);
+        this.#openStream(frame.streamId, frame.request, frame.credit, frame.window, signal);
         return;
       case 'stream.credit': {
         const stream = this.#streams.get(frame.streamId);
         if (!stream) return;
-        stream.credit += frame.credit;
+        if (stream.window !== undefined && frame.bytes !== undefined)
+          stream.stats.outstandingBytes = Math.max(0, stream.stats.outstandingBytes - frame.bytes);
+        else stream.credit += frame.credit;
         stream.wake?.();
         return;
       }
@@ -283,10 +301,30 @@ export class ControlPlaneLink implements AsyncDisposable {
     this.#send(await outcome);
   }
 
-  #openStream(streamId: string, request: StreamRequest, credit: number, sessionSignal: AbortSignal): void {
+  /** The streams open now, with their counters. */
+  streamStats(): StreamStats[] {
+    return [...this.#streams.values()].map((stream) => ({ ...stream.stats }));
+  }
+
+  #openStream(
+    streamId: string,
+    request: StreamRequest,
+    credit: number,
+    window: number | undefined,
+    sessionSignal: AbortSignal,
+  ): void {
     const abort = new AbortController();
     sessionSignal.addEventListener('abort', () => abort.abort(), { once: true });
-    const stream: OpenStream = { abort, credit };
+    const stats: StreamStats = {
+      streamId,
+      kind: request.kind,
+      ...(window !== undefined ? { window } : {}),
+      sentFrames: 0,
+      sentBytes: 0,
+      outstandingBytes: 0,
+      maxOutstandingBytes: 0,
+    };
+    const stream: OpenStream = { abort, credit, stats, ...(window !== undefined ? { window } : {}) };
     // Keys typed before the stream's process exists (an exec still starting) wait for it, in order.
     const early: Buffer[] = [];
     let lastSize: [number, number] | undefined;
@@ -315,14 +353,27 @@ export class ControlPlaneLink implements AsyncDisposable {
     let seq = 0;
     const sink: StreamSink = {
       write: async (chunk) => {
-        while (stream.credit <= 0 && !abort.signal.aborted) {
+        const size = chunk.data.length;
+        // With a window: wait while this chunk would pass it, unless nothing is outstanding (a chunk bigger
+        // than the whole window still goes, alone). The backend awaits this, so it reads no further meanwhile.
+        const blocked = () =>
+          stream.window === undefined
+            ? stream.credit <= 0
+            : stats.outstandingBytes > 0 && stats.outstandingBytes + size > stream.window;
+        while (blocked() && !abort.signal.aborted) {
           await new Promise<void>((resolve) => {
             stream.wake = resolve;
           });
           stream.wake = undefined;
         }
         if (abort.signal.aborted) throw new Error('stream closed');
-        stream.credit -= 1;
+        if (stream.window === undefined) stream.credit -= 1;
+        else {
+          stats.outstandingBytes += size;
+          stats.maxOutstandingBytes = Math.max(stats.maxOutstandingBytes, stats.outstandingBytes);
+        }
+        stats.sentFrames++;
+        stats.sentBytes += size;
         this.#send({
           type: 'stream.data',
           streamId,

@@ -51,6 +51,22 @@ describe('agent protocol frames', () => {
     expect(protocolCompatibility(PROTOCOL_VERSION)).toBe('current');
     expect(protocolCompatibility(PROTOCOL_VERSION + 1)).toBe('unsupported');
     expect(protocolCompatibility(0)).toBe('unsupported');
+    expect(protocolCompatibility(1)).toBe('update_available');
+  });
+
+  it('reads a version 1 server frame (no byte window) and a version 2 one', () => {
+    const v1 = parseFrame(
+      serverFrameSchema,
+      JSON.stringify({ type: 'stream.credit', streamId: 's', credit: 32 }),
+    );
+    expect(v1).toEqual({ type: 'stream.credit', streamId: 's', credit: 32 });
+    const v2 = parseFrame(
+      serverFrameSchema,
+      JSON.stringify({ type: 'stream.credit', streamId: 's', credit: 1, bytes: 4096 }),
+    );
+    expect(v2).toMatchObject({ bytes: 4096 });
+    // Signatures of a version 1 agent are checked against its own version's payload.
+    expect(challengePayload('n', 'h', 1).toString()).toBe('berth-agent-auth:v1:h:n');
   });
 
   it('backs off with full jitter up to the cap', () => {

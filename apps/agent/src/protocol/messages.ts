@@ -5,10 +5,13 @@
  * Versioning: `PROTOCOL_VERSION` rises with every change a peer could notice. The server accepts agents from
  * `MIN_SUPPORTED_PROTOCOL_VERSION` up to its own version (older ones inside that window are marked
  * "update available"); anything outside is refused with a `refused` frame whose message the UI shows.
+ *
+ * 2: streams take a byte window besides frame credit (`stream.open.window`, `stream.credit.bytes`). A version 1
+ * agent ignores both and is held by frame credit alone; a version 2 agent given no window does the same.
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;
 
 /** Keep-alive defaults (WebSocket ping frames, sent by the server). */
@@ -90,6 +93,34 @@ export const registryAuthSchema = z.object({
   password: z.string().max(8192),
 });
 
+/** A build context travels to the agent in pieces of at most this size, never whole and never stored. */
+export const BUILD_CONTEXT_CHUNK_BYTES = 1024 * 1024;
+/** The largest build context an agent takes (tar or tar.gz as uploaded). */
+export const BUILD_CONTEXT_MAX_BYTES = 200 * 1024 * 1024;
+
+/** One piece of an uploaded build context, written at its offset into the agent's upload file. */
+export const buildContextCommandSchema = z.object({
+  kind: z.literal('build.context'),
+  uploadId: z.uuid(),
+  offset: z.number().int().min(0).max(BUILD_CONTEXT_MAX_BYTES),
+  data: z.string().max(Math.ceil(BUILD_CONTEXT_CHUNK_BYTES / 3) * 4), // base64
+});
+
+/** `docker build` from a Dockerfile and an uploaded context, optionally pushing every tag afterwards. */
+export const imageBuildCommandSchema = z.object({
+  kind: z.literal('image.build'),
+  uploadId: z.uuid().optional(),
+  dockerfile: z.string().min(1).max(1_048_576),
+  tags: z.array(z.string().min(1).max(1024)).max(32).default([]),
+  buildArgs: z.record(z.string().max(256), z.string().max(65_536)).default({}),
+  target: z.string().max(255).optional(),
+  noCache: z.boolean().default(false),
+  pull: z.boolean().default(false),
+  push: z.boolean().default(false),
+  /** For FROM pulls and the push, to the tags' registry. */
+  auth: registryAuthSchema.optional(),
+});
+
 export const commandSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('container.start'), containerId: id }),
   z.object({
@@ -137,6 +168,8 @@ export const commandSchema = z.discriminatedUnion('kind', [
     labels: labels.default({}),
     auth: registryAuthSchema.optional(),
   }),
+  buildContextCommandSchema,
+  imageBuildCommandSchema,
 ]);
 export type Command = z.infer<typeof commandSchema>;
 
@@ -231,9 +264,26 @@ export const serverFrameSchema = z.discriminatedUnion('type', [
     type: z.literal('stream.open'),
     streamId: id,
     request: streamRequestSchema,
+    /** Frames the agent may send before more credit comes (every protocol version honours this). */
     credit: z.number().int().positive(),
+    /**
+     * Protocol 2: bytes of data the agent may have sent and not yet had acknowledged. With a window the agent
+     * counts bytes, not frames; it sends one chunk over the window only when nothing is outstanding.
+     */
+    window: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .optional(),
   }),
-  z.object({ type: z.literal('stream.credit'), streamId: id, credit: z.number().int().positive() }),
+  z.object({
+    type: z.literal('stream.credit'),
+    streamId: id,
+    credit: z.number().int().positive(),
+    /** Protocol 2: bytes consumed downstream since the last grant; given back to the stream's window. */
+    bytes: z.number().int().nonnegative().optional(),
+  }),
   z.object({ type: z.literal('stream.input'), streamId: id, data: z.string().max(1_048_576) }),
   z.object({
     type: z.literal('stream.resize'),
@@ -264,9 +314,12 @@ export function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): T {
   return parsed.data;
 }
 
-/** What an agent signs to answer a challenge: bound to the protocol and the host, so a signature is not reusable. */
-export function challengePayload(nonce: string, hostId: string): Buffer {
-  return Buffer.from(`berth-agent-auth:v${PROTOCOL_VERSION}:${hostId}:${nonce}`, 'utf8');
+/**
+ * What an agent signs to answer a challenge: bound to the protocol and the host, so a signature is not reusable.
+ * The server checks it with the version the agent said hello with, so older agents inside the window still pass.
+ */
+export function challengePayload(nonce: string, hostId: string, version: number = PROTOCOL_VERSION): Buffer {
+  return Buffer.from(`berth-agent-auth:v${version}:${hostId}:${nonce}`, 'utf8');
 }
 
 export function protocolCompatibility(agentVersion: number): 'current' | 'update_available' | 'unsupported' {

@@ -50,9 +50,18 @@ export const busMessageSchema = z.discriminatedUnion('kind', [
     from: instanceId,
     hostId: id,
     request: streamRequestSchema,
+    /** The agent's byte window; the reader acknowledges chunks as its consumer takes them. */
+    window: z.number().int().positive().optional(),
   }),
-  z.object({ kind: z.literal('stream.data'), id, stream: z.enum(['stdout', 'stderr']), data: z.string() }),
+  z.object({
+    kind: z.literal('stream.data'),
+    id,
+    stream: z.enum(['stdout', 'stderr']),
+    data: z.string(),
+    time: z.string().max(64).optional(),
+  }),
   z.object({ kind: z.literal('stream.end'), id, error: z.string().max(4096).optional() }),
+  /** Chunks the reader took since the last credit: the holder acknowledges that many to the agent. */
   z.object({ kind: z.literal('stream.credit'), id, credit: z.number().int().positive() }),
   z.object({ kind: z.literal('stream.close'), id }),
   z.object({ kind: z.literal('stream.input'), id, data: z.string().max(1_048_576) }),

@@ -34,7 +34,7 @@ const digestIntervalMs = 60_000;
 
 type Phase =
   | { kind: 'hello' }
-  | { kind: 'auth'; hostId: string; nonce: string; agentVersion: string }
+  | { kind: 'auth'; hostId: string; nonce: string; agentVersion: string; protocolVersion: number }
   | { kind: 'online'; hostId: string };
 
 function send(socket: WebSocket, frame: ServerFrame): void {
@@ -100,6 +100,24 @@ const progressRelayMs = 250;
 export interface StreamChunk {
   stream: 'stdout' | 'stderr';
   data: Buffer;
+  /** When the agent was asked for timestamps: the line's time, RFC 3339 with nanoseconds. */
+  time?: string;
+}
+
+/**
+ * Who reads a stream. `ack` gives the chunk's credit back to the agent; with `manualAck` the reader calls it
+ * once its own consumer took the chunk (so a slow browser stops the agent), otherwise the gateway calls it.
+ */
+export interface StreamHandlers {
+  onData: (chunk: StreamChunk, ack: () => void) => void;
+  onEnd: (error?: string) => void;
+}
+
+export interface StreamOptions {
+  /** Bytes the agent may have sent and not had acknowledged (protocol 2; older agents count frames only). */
+  window?: number;
+  /** The reader acknowledges each chunk itself; implied by `window`. */
+  manualAck?: boolean;
 }
 
 interface OpenStream {
@@ -111,11 +129,49 @@ interface OpenStream {
 /** Frames of credit the control plane grants at a time: the agent sends no more until granted again. */
 const streamCredit = 64;
 
+/** Acknowledged credit still below a grant's threshold is sent after this long, so a quiet stream never stalls. */
+const creditFlushMs = 10;
+
+/**
+ * Acknowledgements gathered into `stream.credit` grants: at half the frame credit, at a quarter of the byte
+ * window, or after a short delay, whichever comes first (one grant per line would double the frames).
+ */
+class CreditGrant {
+  #frames = 0;
+  #bytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  constructor(
+    private readonly grant: (frames: number, bytes: number) => void,
+    private readonly window?: number,
+  ) {}
+
+  ack(bytes: number): void {
+    this.#frames++;
+    this.#bytes += bytes;
+    if (this.#frames >= streamCredit / 2 || (this.window !== undefined && this.#bytes >= this.window / 4))
+      this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), creditFlushMs);
+  }
+
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#frames === 0) return;
+    const frames = this.#frames;
+    const bytes = this.#bytes;
+    this.#frames = 0;
+    this.#bytes = 0;
+    this.grant(frames, bytes);
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
 /** Handshakes (hello to welcome) one instance runs at once; more wait outside, in their agents' backoff. */
 const maxConcurrentHandshakes = 200;
-
-/** Chunks a relaying instance holds for a slow reader on another instance before it gives up the stream. */
-const relayBufferChunks = 256;
 
 interface RemoteRequest {
   resolve: (value: unknown) => void;
@@ -125,15 +181,19 @@ interface RemoteRequest {
 }
 
 interface RemoteStream {
-  handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void };
+  handlers: StreamHandlers;
   holder: string;
-  received: number;
+  manualAck: boolean;
+  grant: CreditGrant;
 }
 
+/**
+ * A stream this instance relays for a reader on another one. Chunks are passed on as they come; their acks wait
+ * here, oldest first, until the reader's credit says it took them, so the agent's window spans both instances.
+ */
 interface RelayedStream {
   to: string;
-  credit: number;
-  queue: StreamChunk[];
+  acks: Array<() => void>;
   abort: AbortController;
   handle?: StreamHandle;
 }
@@ -213,49 +273,69 @@ export class AgentGateway {
   }
 
   /**
-   * Opens a stream (container logs) on a host's agent. Chunks arrive through `onData`; credit is granted
-   * back as they are taken, so a slow reader slows the agent down instead of filling memory.
+   * Opens a stream (container logs, an exec) on a host's agent. Chunks arrive through `onData`; credit goes
+   * back to the agent as they are acknowledged, so a slow reader slows the agent down instead of filling memory.
    */
   openStream(
     hostId: string,
     request: StreamRequest,
-    handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
+    handlers: StreamHandlers,
     signal: AbortSignal,
+    options: StreamOptions = {},
   ): Promise<StreamHandle> {
     const socket = this.#local(hostId);
-    if (!socket) return this.#openRemoteStream(hostId, request, handlers, signal);
-    return Promise.resolve(this.#openLocalStream(socket, request, handlers, signal));
+    if (!socket) return this.#openRemoteStream(hostId, request, handlers, signal, options);
+    return Promise.resolve(this.#openLocalStream(socket, request, handlers, signal, options));
   }
 
   #openLocalStream(
     socket: WebSocket,
     request: StreamRequest,
-    handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
+    handlers: StreamHandlers,
     signal: AbortSignal,
+    options: StreamOptions,
   ): StreamHandle {
     const streamId = randomUUID();
-    let received = 0;
+    const { window } = options;
+    const manualAck = options.manualAck ?? window !== undefined;
+    const grant = new CreditGrant((credit, bytes) => {
+      if (this.#streams.has(streamId))
+        send(socket, { type: 'stream.credit', streamId, credit, ...(window !== undefined ? { bytes } : {}) });
+    }, window);
     this.#streams.set(streamId, {
       socket,
       onData: (chunk) => {
-        handlers.onData(chunk);
-        if (++received % (streamCredit / 2) === 0)
-          send(socket, { type: 'stream.credit', streamId, credit: streamCredit / 2 });
+        let acked = false;
+        const ack = () => {
+          if (acked) return;
+          acked = true;
+          grant.ack(chunk.data.length);
+        };
+        handlers.onData(chunk, ack);
+        if (!manualAck) ack();
       },
       onEnd: (error) => {
         this.#streams.delete(streamId);
+        grant.dispose();
         handlers.onEnd(error);
       },
     });
     signal.addEventListener(
       'abort',
       () => {
+        grant.dispose();
         if (!this.#streams.delete(streamId)) return;
         send(socket, { type: 'stream.close', streamId });
       },
       { once: true },
     );
-    send(socket, { type: 'stream.open', streamId, request, credit: streamCredit });
+    send(socket, {
+      type: 'stream.open',
+      streamId,
+      request,
+      credit: streamCredit,
+      ...(window !== undefined ? { window } : {}),
+    });
     return {
       input: (data) => {
         if (this.#streams.has(streamId))
@@ -346,24 +426,42 @@ export class AgentGateway {
   async #openRemoteStream(
     hostId: string,
     request: StreamRequest,
-    handlers: { onData: (chunk: StreamChunk) => void; onEnd: (error?: string) => void },
+    handlers: StreamHandlers,
     signal: AbortSignal,
+    options: StreamOptions,
   ): Promise<StreamHandle> {
     const holder = await this.#holder(hostId);
     if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
     const bus = this.#bus;
     const id = randomUUID();
-    this.#remoteStreams.set(id, { handlers, holder, received: 0 });
+    const grant = new CreditGrant((credit) => {
+      if (this.#remoteStreams.has(id))
+        void bus.send(holder, { kind: 'stream.credit', id, credit }).catch(() => {});
+    }, options.window);
+    this.#remoteStreams.set(id, {
+      handlers,
+      holder,
+      manualAck: options.manualAck ?? options.window !== undefined,
+      grant,
+    });
     const open = () => this.#remoteStreams.has(id);
     signal.addEventListener(
       'abort',
       () => {
+        grant.dispose();
         if (this.#remoteStreams.delete(id))
           void bus.send(holder, { kind: 'stream.close', id }).catch(() => {});
       },
       { once: true },
     );
-    await bus.send(holder, { kind: 'stream.open', id, from: bus.instanceId, hostId, request });
+    await bus.send(holder, {
+      kind: 'stream.open',
+      id,
+      from: bus.instanceId,
+      hostId,
+      request,
+      ...(options.window !== undefined ? { window: options.window } : {}),
+    });
     return {
       input: (data) => {
         if (open())
@@ -447,68 +545,67 @@ export class AgentGateway {
             .catch(() => {});
           return;
         }
-        const relay: RelayedStream = {
-          to: message.from,
-          credit: streamCredit,
-          queue: [],
-          abort: new AbortController(),
-        };
+        const relay: RelayedStream = { to: message.from, acks: [], abort: new AbortController() };
         this.#relayed.set(message.id, relay);
-        const forward = () => this.#forward(bus, message.id, relay);
         relay.handle = this.#openLocalStream(
           socket,
           message.request,
           {
-            onData: (chunk) => {
-              relay.queue.push(chunk);
-              forward();
-              if (relay.queue.length > relayBufferChunks) {
-                // The reader on the other instance stopped taking chunks: end the stream rather than hold more.
-                relay.abort.abort();
-                this.#relayed.delete(message.id);
-                void bus
-                  .send(relay.to, {
-                    kind: 'stream.end',
-                    id: message.id,
-                    error: 'the reader fell too far behind',
-                  })
-                  .catch(() => {});
-              }
+            onData: (chunk, ack) => {
+              // Passed on at once; the agent's window (or frame credit) bounds what is on its way.
+              relay.acks.push(ack);
+              void bus
+                .send(relay.to, {
+                  kind: 'stream.data',
+                  id: message.id,
+                  stream: chunk.stream,
+                  data: chunk.data.toString('base64'),
+                  ...(chunk.time ? { time: chunk.time } : {}),
+                })
+                .catch(() => {});
             },
             onEnd: (error) => {
               if (!this.#relayed.delete(message.id)) return;
-              forward();
               void bus
                 .send(relay.to, { kind: 'stream.end', id: message.id, ...(error ? { error } : {}) })
                 .catch(() => {});
             },
           },
           relay.abort.signal,
+          { manualAck: true, ...(message.window !== undefined ? { window: message.window } : {}) },
         );
         return;
       }
       case 'stream.data': {
         const stream = this.#remoteStreams.get(message.id);
         if (!stream) return;
-        stream.handlers.onData({ stream: message.stream, data: Buffer.from(message.data, 'base64') });
-        if (++stream.received % (streamCredit / 2) === 0)
-          void bus
-            .send(stream.holder, { kind: 'stream.credit', id: message.id, credit: streamCredit / 2 })
-            .catch(() => {});
+        const data = Buffer.from(message.data, 'base64');
+        let acked = false;
+        const ack = () => {
+          if (acked || !this.#remoteStreams.has(message.id)) return;
+          acked = true;
+          stream.grant.ack(data.length);
+        };
+        stream.handlers.onData(
+          { stream: message.stream, data, ...(message.time ? { time: message.time } : {}) },
+          ack,
+        );
+        if (!stream.manualAck) ack();
         return;
       }
       case 'stream.end': {
         const stream = this.#remoteStreams.get(message.id);
         if (!stream) return;
         this.#remoteStreams.delete(message.id);
+        stream.grant.dispose();
         stream.handlers.onEnd(message.error);
         return;
       }
       case 'stream.credit': {
+        // The reader took this many chunks: their credit goes back to the agent.
         const relay = this.#relayed.get(message.id);
         if (!relay) return;
-        relay.credit += message.credit;
-        this.#forward(bus, message.id, relay);
+        for (const ack of relay.acks.splice(0, message.credit)) ack();
         return;
       }
       case 'stream.input':
@@ -527,22 +624,6 @@ export class AgentGateway {
       case 'disconnect':
         if (this.#live.has(message.hostId)) this.disconnect(message.hostId, message.reason);
         return;
-    }
-  }
-
-  /** Sends a relayed stream's queued chunks as far as the reader's credit goes. */
-  #forward(bus: InstanceBus, id: string, relay: RelayedStream): void {
-    while (relay.credit > 0 && relay.queue.length > 0) {
-      const chunk = relay.queue.shift() as StreamChunk;
-      relay.credit--;
-      void bus
-        .send(relay.to, {
-          kind: 'stream.data',
-          id,
-          stream: chunk.stream,
-          data: chunk.data.toString('base64'),
-        })
-        .catch(() => {});
     }
   }
 
@@ -664,7 +745,13 @@ export class AgentGateway {
       }
       const nonce = randomBytes(32).toString('base64');
       send(socket, { type: 'challenge', nonce, serverVersion: PROTOCOL_VERSION });
-      return { kind: 'auth', hostId: host.id, nonce, agentVersion: frame.agentVersion };
+      return {
+        kind: 'auth',
+        hostId: host.id,
+        nonce,
+        agentVersion: frame.agentVersion,
+        protocolVersion: frame.protocolVersion,
+      };
     }
     if (phase.kind === 'auth') {
       if (frame.type !== 'auth') {
@@ -683,7 +770,7 @@ export class AgentGateway {
       });
       const valid = verify(
         null,
-        challengePayload(phase.nonce, host.id),
+        challengePayload(phase.nonce, host.id, phase.protocolVersion),
         key,
         Buffer.from(frame.signature, 'base64'),
       );
@@ -706,7 +793,7 @@ export class AgentGateway {
       send(socket, {
         type: 'welcome',
         hostId: host.id,
-        updateAvailable: protocolCompatibility(PROTOCOL_VERSION) === 'update_available',
+        updateAvailable: protocolCompatibility(phase.protocolVersion) === 'update_available',
         digestIntervalMs,
       });
       log().info(
@@ -809,7 +896,11 @@ export class AgentGateway {
       case 'stream.data': {
         const stream = this.#streams.get(frame.streamId);
         if (stream?.socket === socket)
-          stream.onData({ stream: frame.stream, data: Buffer.from(frame.data, 'base64') });
+          stream.onData({
+            stream: frame.stream,
+            data: Buffer.from(frame.data, 'base64'),
+            ...(frame.time ? { time: frame.time } : {}),
+          });
         return;
       }
       case 'stream.end': {

@@ -127,10 +127,41 @@ export const deployInput = z.object({
 });
 export type DeployInput = z.infer<typeof deployInput>;
 
-export const logsInput = z.object({
-  teamId: z.string().uuid(),
-  hostId: z.string().uuid(),
-  containerId: z.string().regex(/^[0-9a-f]{64}$/),
-  tail: z.coerce.number().int().min(0).max(10_000).default(200),
-});
+/**
+ * Live logs of one container (`hostId` + `containerId`), of several (`c=hostId:containerId`, repeated) or of
+ * every container matching labels (`label=key=value`, repeated), merged by time.
+ */
+export const logsInput = z
+  .object({
+    teamId: z.string().uuid(),
+    targets: z
+      .array(z.object({ hostId: z.string().uuid(), containerId }))
+      .max(20)
+      .default([]),
+    labels: z.array(labelFilter).max(16).default([]),
+    tail: z.coerce.number().int().min(0).max(10_000).default(200),
+    /** Seconds since the epoch: only lines from then on. */
+    since: z.coerce.number().nonnegative().optional(),
+  })
+  .refine((input) => input.targets.length > 0 || input.labels.length > 0, {
+    message: 'Name a container or a label',
+  });
 export type LogsInput = z.infer<typeof logsInput>;
+
+/** The query string of GET /api/logs, as `logsInput` takes it. */
+export function logsQuery(params: URLSearchParams): unknown {
+  const targets = params.getAll('c').map((pair) => {
+    const [hostId, containerId] = pair.split(':');
+    return { hostId, containerId };
+  });
+  const hostId = params.get('hostId');
+  const containerId = params.get('containerId');
+  if (hostId && containerId) targets.push({ hostId, containerId });
+  return {
+    teamId: params.get('teamId') ?? undefined,
+    targets,
+    labels: params.getAll('label'),
+    tail: params.get('tail') ?? undefined,
+    since: params.get('since') ?? undefined,
+  };
+}
