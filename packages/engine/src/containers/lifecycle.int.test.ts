@@ -34,6 +34,29 @@ async function run(
   return { id: Id, code: StatusCode, out: await output(engine, Id) };
 }
 
+async function execOutput(
+  engine: Engine,
+  id: string,
+  cmd: string[],
+  user = '',
+): Promise<{ output: string; exitCode: number }> {
+  const exec = engine.containers.execCreate(id, { Cmd: cmd, User: user });
+  const session = await engine.containers.execStart(exec.Id);
+  let output = '';
+  session.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return { exitCode: await session.exit, output };
+}
+
+async function waitForExec(engine: Engine, id: string, cmd: string[]): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await execOutput(engine, id, cmd)).exitCode === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${cmd.join(' ')} never succeeded in ${id}`);
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -669,11 +692,33 @@ describe('containers on runc + conmon', () => {
     await expect(engine.containers.start(Id)).rejects.toThrow(/unable to find user root/);
   });
 
-  it('removes everything a container made: rootfs mount, runc state, directory', async () => {
+  it("resolves an exec user in the running container's own files (a user added after start)", async () => {
+    const { Id } = await engine.containers.create({
+      Image: 'busybox',
+      Cmd: [
+        'sh',
+        '-c',
+        'echo late:x:1234:1234::/home/late:/bin/sh >> /etc/passwd && touch /ready && sleep 100',
+      ],
+    });
+    created.push(Id);
+    await engine.containers.start(Id);
+    await waitForExec(engine, Id, ['test', '-e', '/ready']);
+    const { output, exitCode } = await execOutput(engine, Id, ['id', '-u'], 'late');
+    expect(exitCode).toBe(0);
+    expect(output.trim()).toBe('1234');
+  });
+
+  it("mounts the rootfs in the container's namespace only, and removes everything it made", async () => {
     const { Id } = await engine.containers.create({ Image: 'busybox', Cmd: ['sleep', '100'] });
     await engine.containers.start(Id);
     const merged = join(root, 'containers', Id, 'rootfs');
-    expect(await readFile('/proc/self/mountinfo', 'utf8')).toContain(merged);
+    const { Pid } = (await engine.containers.inspect(Id)).State;
+    const own = await readFile(`/proc/${Pid}/mountinfo`, 'utf8');
+    expect(own.split('\n').find((line) => line.split(' ')[4] === '/')).toMatch(
+      new RegExp(`overlay overlay .*upperdir=${join(root, 'containers', Id, 'upper')}`),
+    );
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(merged);
     await engine.containers.remove(Id, { force: true });
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(merged);
     expect(existsSync(join(root, 'containers', Id))).toBe(false);

@@ -54,21 +54,35 @@ export async function isMounted(path: string): Promise<boolean> {
   return mounts.split('\n').some((line) => line.split(' ')[4] === path);
 }
 
+/** The overlay's mount options: the init layer over the image's snapshots, and the container's own upper dir. */
+export function overlayOptions(layout: RootfsLayout, imageDirs: string[]): string[] {
+  return [
+    `lowerdir=${[layout.init, ...imageDirs].join(':')}`,
+    `upperdir=${layout.upper}`,
+    `workdir=${layout.work}`,
+  ];
+}
+
+/**
+ * The container's filesystem mounted on the host, for reading or copying while no process runs (a running
+ * container's own overlay lives in its mount namespace only; runc mounts it there).
+ */
 export async function mountRootfs(layout: RootfsLayout, imageDirs: string[]): Promise<void> {
   if (await isMounted(layout.merged)) return;
-  const lower = [layout.init, ...imageDirs].join(':');
   await run('mount', [
     '-t',
     'overlay',
     'overlay',
     '-o',
-    `lowerdir=${lower},upperdir=${layout.upper},workdir=${layout.work}`,
+    overlayOptions(layout, imageDirs).join(','),
     layout.merged,
   ]);
 }
 
 export async function unmountRootfs(layout: RootfsLayout): Promise<void> {
-  // Straight to umount: reading the mount table first costs more than the error of an unmounted path.
+  // Mostly nothing is mounted (a running container's overlay is in its own namespace): the table is cheaper
+  // to read than an umount to spawn.
+  if (!(await isMounted(layout.merged))) return;
   try {
     await run('umount', [layout.merged]);
   } catch (error) {

@@ -5,8 +5,9 @@
  * pause, state, exec).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { accessSync, constants, existsSync, openSync } from 'node:fs';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
@@ -165,8 +166,46 @@ export class OciRuntime {
     return await readSyncPipe(child, options.id);
   }
 
-  async start(id: string): Promise<void> {
-    await run(this.runc, this.#runcArgs('start', id));
+  /**
+   * Starts a created container. All `runc start` does is open the container's exec FIFO, where runc's init
+   * waits to exec the process, read the byte init writes and remove the FIFO; doing that here saves a runc
+   * process, a sixth of a start. A runtime without that FIFO gets `runc start` itself.
+   */
+  async start(id: string, initPid?: number): Promise<void> {
+    const fifo = join(this.runcRoot, id, 'exec.fifo');
+    let fd: number;
+    try {
+      // Non-blocking, so the open never waits; the kernel reports nothing on it before init opens its end.
+      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await run(this.runc, this.#runcArgs('start', id));
+      return;
+    }
+    const received = await new Promise<number>((resolve, reject) => {
+      const pipe = new Socket({ fd, readable: true, writable: false });
+      let bytes = 0;
+      let watchdog: NodeJS.Timeout | undefined;
+      const finish = (error?: Error) => {
+        clearInterval(watchdog);
+        pipe.destroy();
+        if (error) reject(error);
+        else resolve(bytes);
+      };
+      pipe.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      pipe.once('end', () => finish());
+      pipe.once('close', () => finish());
+      pipe.once('error', finish);
+      // As runc does: an init that died before opening its end would leave the read waiting forever.
+      watchdog = setInterval(() => {
+        if (initPid && !isAlive(initPid)) finish();
+      }, 100);
+    });
+    // conmon's exit command may have removed the whole state already, when the process was quick.
+    await unlink(fifo).catch(() => {});
+    if (!received) throw new EngineError('failed', 'cannot start the container: its init process is gone');
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
@@ -184,6 +223,22 @@ export class OciRuntime {
   /** Whether runc still keeps state for the container (a created, running or not yet cleaned-up one). */
   hasState(id: string): boolean {
     return existsSync(join(this.runcRoot, id));
+  }
+
+  /**
+   * The runtime's state of an exited container gone: conmon's exit command (`runc delete`) is usually at it
+   * already, so this waits for conmon to finish rather than racing it with a second runc, and deletes only
+   * what conmon did not.
+   */
+  async cleanUpExited(id: string, persistDir: string): Promise<void> {
+    const conmonPid = Number.parseInt(
+      await readFile(join(persistDir, 'conmon.pid'), 'utf8').catch(() => ''),
+      10,
+    );
+    const deadline = Date.now() + 2000;
+    while (this.hasState(id) && conmonPid > 0 && isAlive(conmonPid) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    await this.delete(id);
   }
 
   async delete(id: string): Promise<void> {
@@ -369,6 +424,15 @@ const signalNumbers: Record<string, number> = {
   SIGUSR2: 12,
   SIGTERM: 15,
 };
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function signalNumber(signal: string): number {
   return signalNumbers[signal] ?? 0;

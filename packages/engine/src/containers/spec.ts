@@ -173,6 +173,12 @@ export interface OciMount {
 
 export interface SpecInput {
   rootfs: string;
+  /**
+   * The overlay runc mounts on `rootfs` inside the container's own mount namespace (the first of its
+   * mounts, so every other lands on top of it). Nothing is mounted on the host: the kernel unmounts it
+   * with the namespace when the last process exits.
+   */
+  rootfsOverlay?: string[];
   readonlyRootfs: boolean;
   args: string[];
   env: string[];
@@ -230,6 +236,9 @@ export function buildSpec(input: SpecInput, hardLimits = hostHardLimits()): Reco
   if (input.network.mode === 'path') namespaces.push({ type: 'network', path: input.network.path });
   const caps = input.capabilities;
   const mounts: OciMount[] = [
+    ...(input.rootfsOverlay
+      ? [{ destination: '/', type: 'overlay', source: 'overlay', options: input.rootfsOverlay }]
+      : []),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     {
       destination: '/dev',

@@ -37,6 +37,7 @@ import {
   type Change,
   listChanges,
   mountRootfs,
+  overlayOptions,
   prepareInitLayer,
   type RootfsLayout,
   rootfsLayout,
@@ -45,7 +46,7 @@ import {
 import type { OciRuntime } from './runtime';
 import { defaultSeccomp, parseSecurityOpt } from './security';
 import { buildSpec, effectiveCapabilities, type OciMount } from './spec';
-import { resolveUserInRootfs } from './user';
+import { type ResolvedUser, resolveUserInRootfs } from './user';
 
 const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const nameRe = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -181,6 +182,8 @@ export class ContainerStore implements AsyncDisposable {
   readonly #stopping = new Set<string>();
   /** Log followers to wake when a container's state changes (exit, removal). */
   readonly #followers = new Map<string, Set<() => void>>();
+  /** Users looked up in images' /etc/passwd and /etc/group, by image id and USER (images never change). */
+  readonly #imageUsers = new Map<string, ResolvedUser>();
   #watcher: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
@@ -564,14 +567,9 @@ export class ContainerStore implements AsyncDisposable {
         namespace.catch(() => {});
       }
       const imageDirs = this.#images.snapshotDirs(record.imageId);
-      await mountRootfs(layout, imageDirs);
-      let user: Awaited<ReturnType<typeof resolveUserInRootfs>>;
-      try {
-        user = await resolveUserInRootfs(record.config.User, layout.merged);
-      } catch (error) {
-        throw new EngineError('failed', (error as Error).message);
-      }
-      for (const mount of record.mounts) await this.#prepareVolume(mount, layout.merged);
+      // A view left by `docker cp` of the stopped container: runc's overlay takes the same upper dir.
+      await unmountRootfs(layout);
+      const user = await this.#prepareFiles(record, layout, imageDirs);
       let networkSpec: Parameters<typeof buildSpec>[0]['network'] = { mode: 'private' };
       if (mode === 'host') networkSpec = { mode: 'host' };
       else if (namespace && this.#networking) {
@@ -608,6 +606,7 @@ export class ContainerStore implements AsyncDisposable {
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
       const spec = buildSpec({
         rootfs: layout.merged,
+        rootfsOverlay: overlayOptions(layout, imageDirs),
         readonlyRootfs: hostConfig.ReadonlyRootfs ?? false,
         args: [...(record.config.Entrypoint ?? []), ...(record.config.Cmd ?? [])],
         env,
@@ -649,7 +648,7 @@ export class ContainerStore implements AsyncDisposable {
       // conmon's attach socket exists now; input attached before start reaches the process from its start.
       for (const waiter of this.#stdinWaiters.get(record.id) ?? []) waiter.resolve();
       this.#stdinWaiters.delete(record.id);
-      await this.#startProcess(record.id, layout.dir);
+      await this.#startProcess(record.id, layout.dir, pid);
       record.state = {
         ...record.state,
         Status: 'running',
@@ -730,29 +729,56 @@ export class ContainerStore implements AsyncDisposable {
     record.ports = network.portBindings;
   }
 
-  async #prepareVolume(mount: MountPoint, rootfs: string): Promise<void> {
-    if (mount.Type === 'bind') {
+  /**
+   * What start needs from the container's files before runc mounts them in the container's namespace: the
+   * user (from /etc/passwd and /etc/group) and the copy-up of new volumes. The files are mounted on the host
+   * only when one of them must be read: an image's users are looked up once while the container has not
+   * changed its /etc.
+   */
+  async #prepareFiles(
+    record: ContainerRecord,
+    layout: RootfsLayout,
+    imageDirs: string[],
+  ): Promise<ResolvedUser> {
+    const toSeed: MountPoint[] = [];
+    for (const mount of record.mounts) {
       // As `docker run -v`: a missing host path becomes a directory.
-      await mkdir(mount.Source, { recursive: true });
-      return;
+      if (mount.Type === 'bind') await mkdir(mount.Source, { recursive: true });
+      else if (await this.#needsCopyUp(mount)) toSeed.push(mount);
     }
-    if (mount.Type !== 'volume' || mount.NoCopy) return;
-    // A new, empty volume takes the image's content at its mount point (Docker's copy-up).
-    const entries = await readdir(mount.Source).catch(() => []);
-    if (entries.length) return;
-    const marker = join(mount.Source, '..', 'copied-up');
-    if (
-      await stat(marker).then(
-        () => true,
-        () => false,
-      )
-    )
-      return;
-    const from = join(rootfs, mount.Destination);
-    const info = await stat(from).catch(() => undefined);
-    if (info?.isDirectory())
-      await cp(from, mount.Source, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-    await writeFile(marker, '');
+    const userKey = `${record.imageId}\n${record.config.User}`;
+    const pristineEtc = !(await exists(join(layout.upper, 'etc')));
+    let user = pristineEtc ? this.#imageUsers.get(userKey) : undefined;
+    if (user && !toSeed.length) return user;
+    await mountRootfs(layout, imageDirs);
+    try {
+      if (!user) {
+        user = await resolveUserInRootfs(record.config.User, layout.merged).catch((error: Error) => {
+          throw new EngineError('failed', error.message);
+        });
+        if (pristineEtc) {
+          if (this.#imageUsers.size >= 256) this.#imageUsers.clear();
+          this.#imageUsers.set(userKey, user);
+        }
+      }
+      for (const mount of toSeed) {
+        // A new, empty volume takes the image's content at its mount point (Docker's copy-up).
+        const from = join(layout.merged, mount.Destination);
+        const info = await stat(from).catch(() => undefined);
+        if (info?.isDirectory())
+          await cp(from, mount.Source, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+        await writeFile(join(mount.Source, '..', 'copied-up'), '');
+      }
+      return user;
+    } finally {
+      await unmountRootfs(layout);
+    }
+  }
+
+  async #needsCopyUp(mount: MountPoint): Promise<boolean> {
+    if (mount.Type !== 'volume' || mount.NoCopy) return false;
+    if ((await readdir(mount.Source).catch(() => [])).length) return false;
+    return !(await exists(join(mount.Source, '..', 'copied-up')));
   }
 
   #ociMounts(record: ContainerRecord): OciMount[] {
@@ -1115,7 +1141,13 @@ export class ContainerStore implements AsyncDisposable {
     if (timer) clearTimeout(timer);
     this.#restartTimers.delete(record.id);
     const layout = this.#layout(record.id);
-    await Promise.all([this.#runtime.delete(record.id).catch(() => {}), unmountRootfs(layout)]);
+    await Promise.all([
+      (record.state.Running
+        ? this.#runtime.delete(record.id)
+        : this.#runtime.cleanUpExited(record.id, layout.dir)
+      ).catch(() => {}),
+      unmountRootfs(layout),
+    ]);
     this.#records.delete(record.id);
     for (const [id, exec] of this.#execs) if (exec.containerId === record.id) this.#execs.delete(id);
     for (const waiter of this.#stdinWaiters.get(record.id) ?? [])
@@ -1460,13 +1492,14 @@ export class ContainerStore implements AsyncDisposable {
   }
 
   /**
-   * `runc start`, allowing for runc 1.1's race with conmon's exit command: a process that exits at once can
-   * be deleted (by `runc delete`) while `runc start` is still removing its exec.fifo, and start then fails
-   * although the process ran. Its exit code on disk tells the two apart.
+   * Starts the process, allowing for runc 1.1's race with conmon's exit command when `runc start` itself is
+   * used: a process that exits at once can be deleted (by `runc delete`) while `runc start` is still
+   * removing its exec.fifo, and start then fails although the process ran. Its exit code on disk tells the
+   * two apart.
    */
-  async #startProcess(id: string, persistDir: string): Promise<void> {
+  async #startProcess(id: string, persistDir: string, initPid: number): Promise<void> {
     try {
-      await this.#runtime.start(id);
+      await this.#runtime.start(id, initPid);
     } catch (error) {
       if (!/exec\.fifo/.test((error as Error).message)) throw error;
       for (let i = 0; i < 50; i++) {
@@ -1681,12 +1714,13 @@ export class ContainerStore implements AsyncDisposable {
       throw new EngineError('conflict', `Exec ${execId} has already been started`);
     const record = this.#find(exec.containerId);
     if (!record.state.Running) throw new EngineError('conflict', `Container ${record.id} is not running`);
-    const layout = this.#layout(record.id);
-    const user = await resolveUserInRootfs(exec.config.User || record.config.User, layout.merged).catch(
-      (error) => {
-        throw new EngineError('failed', (error as Error).message);
-      },
-    );
+    // The running container's files are in its own mount namespace.
+    const user = await resolveUserInRootfs(
+      exec.config.User || record.config.User,
+      `/proc/${record.state.Pid}/root`,
+    ).catch((error) => {
+      throw new EngineError('failed', (error as Error).message);
+    });
     const env = parseEnv(record.config.Env);
     for (const [key, value] of parseEnv(exec.config.Env ?? [])) env.set(key, value);
     if (!env.has('HOSTNAME')) env.set('HOSTNAME', record.config.Hostname);
@@ -1707,7 +1741,7 @@ export class ContainerStore implements AsyncDisposable {
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: false,
     };
-    const file = join(layout.dir, `exec-${execId}.json`);
+    const file = join(this.#layout(record.id).dir, `exec-${execId}.json`);
     await writeFile(file, JSON.stringify(processSpec));
     const stdin = exec.config.AttachStdin ?? false;
     // A TTY needs conmon to hold the terminal; plain pipes are cheaper through runc alone.
@@ -1881,4 +1915,12 @@ async function writeTerminalSize(ctlPath: string, height: number, width: number)
   } finally {
     await handle.close();
   }
+}
+
+/** Whether anything (a whiteout included) is at the path. */
+function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
