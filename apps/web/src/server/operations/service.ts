@@ -17,6 +17,7 @@ import {
   type ProgressListener,
 } from '../agents/gateway';
 import { db } from '../db';
+import { buildFold } from '../images/build-progress';
 import { type OperationList, type OperationListInput, operationProgressSchema } from './schemas';
 
 /** After the deadline a missing result is a timeout; the grace covers the agent's own time to answer. */
@@ -58,6 +59,14 @@ export interface OperationInput {
   timeoutMs: number;
   /** Keep the agent's progress events (per layer) on the row, for pages that follow a pull. */
   followProgress?: boolean;
+  /** Keep them folded this way instead (a build's steps and output); implies following. */
+  progressFold?: ProgressFold;
+}
+
+/** How an operation's progress events become the document kept on its row. */
+export interface ProgressFold {
+  add(updates: Array<Record<string, unknown>>): void;
+  snapshot(): object;
 }
 
 /**
@@ -86,7 +95,11 @@ export async function startOperation(
       deadline: new Date(Date.now() + input.timeoutMs),
     },
   });
-  const progress = input.followProgress ? progressRecorder(id) : undefined;
+  const progress = input.progressFold
+    ? progressRecorder(id, input.progressFold)
+    : input.followProgress
+      ? progressRecorder(id, pullFold())
+      : undefined;
   const done = (async () => {
     try {
       const result = await via.request(input.hostId, input.command, input.timeoutMs, id, progress?.listener);
@@ -126,13 +139,36 @@ export interface LayerProgress {
 
 const progressWriteMs = 500;
 
-/**
- * Folds progress events into one line per layer (and the newest status line without one) and writes them
- * on the row at most twice a second.
- */
-function progressRecorder(id: string): { listener: ProgressListener; flush: () => Promise<void> } {
+/** A pull's events folded into one line per layer, and the newest status line without one. */
+function pullFold(): ProgressFold {
   const layers = new Map<string, LayerProgress>();
   let status = '';
+  return {
+    add(updates) {
+      for (const update of updates) {
+        const text = typeof update.status === 'string' ? update.status.slice(0, 200) : '';
+        const layer =
+          typeof update.id === 'string' && /^[0-9a-f]{12}$/.test(update.id) ? update.id : undefined;
+        if (!layer) {
+          if (text) status = text;
+          continue;
+        }
+        const detail = update.progressDetail as { current?: unknown; total?: unknown } | undefined;
+        const entry: LayerProgress = { id: layer, status: text };
+        if (typeof detail?.current === 'number') entry.current = detail.current;
+        if (typeof detail?.total === 'number') entry.total = detail.total;
+        layers.set(layer, entry);
+      }
+    },
+    snapshot: () => ({ status, layers: [...layers.values()] }),
+  };
+}
+
+/** Folds progress events as `fold` says and writes the result on the row at most twice a second. */
+export function progressRecorder(
+  id: string,
+  fold: ProgressFold,
+): { listener: ProgressListener; flush: () => Promise<void> } {
   let dirty = false;
   let timer: NodeJS.Timeout | undefined;
   let writing = Promise.resolve();
@@ -140,7 +176,7 @@ function progressRecorder(id: string): { listener: ProgressListener; flush: () =
     timer = undefined;
     if (!dirty) return writing;
     dirty = false;
-    const progress = { status, layers: [...layers.values()] };
+    const progress = fold.snapshot();
     writing = writing
       .then(() =>
         db().operation.updateMany({
@@ -156,20 +192,7 @@ function progressRecorder(id: string): { listener: ProgressListener; flush: () =
   };
   return {
     listener: (updates) => {
-      for (const update of updates) {
-        const text = typeof update.status === 'string' ? update.status.slice(0, 200) : '';
-        const layer =
-          typeof update.id === 'string' && /^[0-9a-f]{12}$/.test(update.id) ? update.id : undefined;
-        if (!layer) {
-          if (text) status = text;
-          continue;
-        }
-        const detail = update.progressDetail as { current?: unknown; total?: unknown } | undefined;
-        const entry: LayerProgress = { id: layer, status: text };
-        if (typeof detail?.current === 'number') entry.current = detail.current;
-        if (typeof detail?.total === 'number') entry.total = detail.total;
-        layers.set(layer, entry);
-      }
+      fold.add(updates);
       dirty = true;
       timer ??= setTimeout(() => void write(), progressWriteMs);
     },
@@ -199,8 +222,14 @@ export async function redeliverOperations(hostId: string, via: AgentGateway = ga
       data: { instanceId: via.instanceId ?? null },
     });
     const remaining = Math.max(1000, operation.deadline.getTime() - Date.now());
+    // A build's page goes on showing its steps: its progress is followed again, from what the row holds.
+    const progress =
+      operation.kind === 'image.build'
+        ? progressRecorder(operation.id, buildFold(operation.progress))
+        : undefined;
     via
-      .request(hostId, operation.command as Command, remaining, operation.id)
+      .request(hostId, operation.command as Command, remaining, operation.id, progress?.listener)
+      .finally(() => progress?.flush())
       .then(
         (result) => finish(operation.id, { ok: true, result }),
         (error: Error) =>

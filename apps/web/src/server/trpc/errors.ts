@@ -10,6 +10,7 @@ export function toTRPCError(error: unknown): TRPCError {
   switch (e.name) {
     case 'HostNotFoundError':
     case 'ContainerNotFoundError':
+    case 'BuildNotFoundError':
       return new TRPCError({ code: 'NOT_FOUND', message: e.message ?? 'not found' });
     case 'TeamRuleError':
       return new TRPCError({
@@ -23,6 +24,8 @@ export function toTRPCError(error: unknown): TRPCError {
                 : 'CONFLICT',
         message: e.message ?? 'refused',
       });
+    case 'BuildRefusedError':
+      return new TRPCError({ code: 'BAD_REQUEST', message: e.message ?? 'the build was refused' });
     case 'HostNameTakenError':
       return new TRPCError({ code: 'CONFLICT', message: e.message ?? 'the name is taken' });
     case 'AgentUnavailableError':

@@ -39,6 +39,13 @@ import {
   setHostLabels,
   startEnrollment,
 } from '../hosts/service';
+import { buildStatus, startBuild } from '../images/build';
+import {
+  buildStatusInput,
+  buildStatusOutput,
+  imageBuildInput,
+  imageBuildOutput,
+} from '../images/build-schemas';
 import { pullImage } from '../images/pull';
 import {
   imageListInput,
@@ -198,6 +205,26 @@ export const appRouter = router({
       .mutation(async ({ ctx, input }) => {
         try {
           return await pullImage({ ...input, teamId: ctx.teamId }, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+    build: teamProcedure('operator')
+      .input(imageBuildInput)
+      .output(imageBuildOutput)
+      .mutation(async ({ ctx, input }) => {
+        try {
+          return await startBuild({ ...input, teamId: ctx.teamId }, ctx.user.id);
+        } catch (error) {
+          throw toTRPCError(error);
+        }
+      }),
+    buildStatus: teamProcedure('viewer')
+      .input(buildStatusInput)
+      .output(buildStatusOutput)
+      .query(async ({ ctx, input }) => {
+        try {
+          return await buildStatus({ ...input, teamId: ctx.teamId });
         } catch (error) {
           throw toTRPCError(error);
         }

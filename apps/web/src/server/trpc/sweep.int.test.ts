@@ -37,6 +37,8 @@ const required: Record<string, Required> = {
   'images.list': 'viewer',
   'images.pull': 'operator',
   'images.remove': 'operator',
+  'images.build': 'operator',
+  'images.buildStatus': 'viewer',
   'operations.list': 'viewer',
   'audit.list': 'admin',
   'registries.list': 'viewer',
