@@ -14,6 +14,7 @@ import {
   useDebounced,
   useToast,
 } from '../fleet-ui';
+import { logsHref } from '../logs/log-viewer';
 import { placeholderTeam, useCurrentTeam } from '../team-context';
 import { type Action, actionLabels, actionsFor } from './actions';
 
@@ -133,6 +134,11 @@ export function ContainersView({ hostId }: { hostId?: string } = {}) {
             className={`mt-1 block w-56 ${inputClass}`}
           />
         </label>
+        {query.labels.length > 0 ? (
+          <Link href={logsHref({ labels: query.labels })} className={`self-end ${buttonClass}`}>
+            Logs of these labels
+          </Link>
+        ) : null}
         <label className="text-sm">
           State
           <select
@@ -157,6 +163,9 @@ export function ContainersView({ hostId }: { hostId?: string } = {}) {
           className="mt-4 flex flex-wrap items-center gap-2 rounded border border-sky-200 bg-sky-50 p-2 text-sm dark:border-sky-800 dark:bg-sky-950"
         >
           <span data-testid="selection-count">{selected.size} selected</span>
+          <Link href={logsHref({ targets: [...selected.values()].slice(0, 20) })} className={buttonClass}>
+            Logs of selected
+          </Link>
           {(Object.keys(actionLabels) as Action[]).map((a) => (
             <button
               key={a}
@@ -269,6 +278,13 @@ export function ContainersView({ hostId }: { hostId?: string } = {}) {
                   <td className="py-1.5 pr-3 font-mono">
                     {r.name}
                     {r.stale ? <Stale lastSeenAt={r.lastSeenAt} /> : null}
+                    <Link
+                      href={logsHref({ targets: [r] })}
+                      className="ml-2 font-sans text-xs text-sky-700 hover:underline dark:text-sky-300"
+                      aria-label={`Logs of ${r.name}`}
+                    >
+                      Logs
+                    </Link>
                   </td>
                   <td className="max-w-56 truncate py-1.5 pr-3" title={r.image}>
                     {r.image}

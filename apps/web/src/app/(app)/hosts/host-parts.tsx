@@ -2,10 +2,11 @@
 
 import { useMutation } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTRPC } from '../../../lib/trpc';
 import { actionLabels, actionsFor } from '../containers/actions';
 import { buttonClass, useToast } from '../fleet-ui';
+import { LogViewer } from '../logs/log-viewer';
 
 export function AddHost({ teamId, canAdd }: { teamId: string; canAdd: boolean }) {
   const trpc = useTRPC();
@@ -128,44 +129,15 @@ export function ContainerActions(props: {
   );
 }
 
+/** A container's live logs inside another page (the hosts list): the log viewer, shorter. */
 export function LogsPanel(props: { teamId: string; hostId: string; containerId: string }) {
-  const [lines, setLines] = useState<Array<{ seq: number; stream: string; text: string }>>([]);
-  const [ended, setEnded] = useState<string | null>(null);
-  useEffect(() => {
-    const query = new URLSearchParams({
-      teamId: props.teamId,
-      hostId: props.hostId,
-      containerId: props.containerId,
-    });
-    const source = new EventSource(`/api/logs?${query}`);
-    let seq = 0;
-    source.addEventListener('line', (event) => {
-      const line = JSON.parse((event as MessageEvent<string>).data) as { stream: string; text: string };
-      seq += 1;
-      const numbered = { ...line, seq };
-      setLines((previous) => [...previous.slice(-999), numbered]);
-    });
-    source.addEventListener('end', (event) => {
-      const { error } = JSON.parse((event as MessageEvent<string>).data) as { error: string | null };
-      setEnded(error ?? 'The container stopped.');
-      source.close();
-    });
-    source.onerror = () => {
-      setEnded((previous) => previous ?? 'The log stream was interrupted.');
-      source.close();
-    };
-    return () => source.close();
-  }, [props.teamId, props.hostId, props.containerId]);
   return (
-    <div className="mt-2 rounded bg-slate-900 p-3 font-mono text-xs text-slate-100" data-testid="logs-panel">
-      <pre className="max-h-64 overflow-y-auto whitespace-pre-wrap">
-        {lines.map((line) => (
-          <span key={line.seq} className={line.stream === 'stderr' ? 'text-amber-300' : undefined}>
-            {line.text}
-          </span>
-        ))}
-      </pre>
-      {ended ? <p className="mt-1 text-slate-400">{ended}</p> : null}
+    <div data-testid="logs-panel">
+      <LogViewer
+        teamId={props.teamId}
+        targets={[{ hostId: props.hostId, containerId: props.containerId }]}
+        height="16rem"
+      />
     </div>
   );
 }
