@@ -188,7 +188,7 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   );
   assert.equal(await viewer.locator('input[type=checkbox]').count(), 0, 'a viewer cannot select');
   // A hand-made request is refused by the server too.
-  const hostId = (await seen.locator('a').getAttribute('href'))?.split('/').pop();
+  const hostId = (await seen.locator('a[href^="/hosts/"]').getAttribute('href'))?.split('/').pop();
   const me = await viewer.evaluate(async () => (await fetch('/api/trpc/me')).json());
   const teamId = (me as { result: { data: { json: { teams: Array<{ teamId: string }> } } } }).result.data.json
     .teams[0]?.teamId;
