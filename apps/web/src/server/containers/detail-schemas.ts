@@ -122,6 +122,7 @@ export type StateHistoryInput = z.infer<typeof stateHistoryInput>;
 
 export const stateHistorySchema = z.array(
   z.object({
+    id: z.string(),
     action: z.string(),
     name: z.string(),
     exitCode: z.number().int().nullable(),

@@ -83,6 +83,7 @@ export async function listStateHistory(
     take: limit,
   });
   return rows.map((r) => ({
+    id: r.id.toString(),
     action: r.action,
     name: r.name,
     exitCode: r.exitCode,

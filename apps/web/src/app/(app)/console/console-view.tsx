@@ -11,9 +11,15 @@ type Status = 'connecting' | 'open' | 'closed';
 
 /**
  * A terminal on /api/containers/console: keystrokes and sizes go up as JSON, the shell's bytes come down as
- * binary frames. Leaving the page closes the socket, which hangs the shell up on the host.
+ * binary frames. Leaving the page closes the socket, which hangs the shell up on the host. `embedded`: a part of
+ * another page (the container's), under that page's heading.
  */
-export function ConsoleView(props: { hostId: string; containerId: string; name: string }) {
+export function ConsoleView(props: {
+  hostId: string;
+  containerId: string;
+  name: string;
+  embedded?: boolean;
+}) {
   const { me, team, canOperate } = useCurrentTeam();
   const screen = useRef<HTMLDivElement>(null);
   const [status, setStatus] = useState<Status>('connecting');
@@ -80,16 +86,22 @@ export function ConsoleView(props: { hostId: string; containerId: string; name: 
   return (
     <section>
       <div className="flex items-baseline gap-3">
-        <h1 className="text-2xl font-semibold">Console</h1>
-        <span className="font-mono text-sm text-slate-500">
-          {props.name || props.containerId.slice(0, 12)}
-        </span>
+        {props.embedded ? null : (
+          <>
+            <h1 className="text-2xl font-semibold">Console</h1>
+            <span className="font-mono text-sm text-slate-500">
+              {props.name || props.containerId.slice(0, 12)}
+            </span>
+          </>
+        )}
         <span data-testid="console-status" className="text-sm text-slate-500">
           {status}
         </span>
-        <Link href="/containers" className="ml-auto text-sm underline">
-          Containers
-        </Link>
+        {props.embedded ? null : (
+          <Link href="/containers" className="ml-auto text-sm underline">
+            Containers
+          </Link>
+        )}
       </div>
       {notice ? (
         <p role="status" className="mt-2 text-sm text-amber-700 dark:text-amber-300">

@@ -276,7 +276,13 @@ export function ContainersView({ hostId }: { hostId?: string } = {}) {
                     </td>
                   ) : null}
                   <td className="py-1.5 pr-3 font-mono">
-                    {r.name}
+                    <Link
+                      href={`/containers/${r.hostId}/${r.containerId}`}
+                      className="hover:underline"
+                      data-testid="container-link"
+                    >
+                      {r.name}
+                    </Link>
                     {r.stale ? <Stale lastSeenAt={r.lastSeenAt} /> : null}
                     <Link
                       href={logsHref({ targets: [r] })}

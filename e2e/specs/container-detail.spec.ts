@@ -1,0 +1,184 @@
+/**
+ * A container's detail page in Chromium over the real stack, a real agent and a real registry: opened from the
+ * Containers page, it shows the inspect data as sections (env, labels, restart policy) and the state history,
+ * which gains a restart and a die with its exit code when the container is restarted from the page; the console
+ * tab opens a shell; "Recreate" with "pull latest image" picks up a newer image pushed under the same tag and
+ * the page moves to the new container, under the same name.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  buildImage,
+  buildLayer,
+  busyboxEntries,
+  pushImage,
+  type StartedRegistry,
+  startRegistry,
+} from '@berth/engine/testing/index';
+import type { Browser } from 'playwright-core';
+import {
+  type DockerResult,
+  docker as dockerAt,
+  type EnrolledAgent,
+  enrolAgentFromPage,
+  launchChromium,
+} from './harness';
+import { type Stack, startStack } from './stack';
+
+let stack: Stack;
+let browser: Browser;
+let registry: StartedRegistry;
+let agentHome: string;
+let agent: EnrolledAgent | undefined;
+
+const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
+
+/** busybox with a /version file and the version in its env: a newer one pushed under the same tag differs. */
+async function versionedImage(version: string) {
+  const base = await buildLayer(await busyboxEntries());
+  const extra = await buildLayer([{ path: 'version', content: `${version}\n`, mode: 0o644 }]);
+  return buildImage({
+    layers: [base, extra],
+    config: {
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `APP_VERSION=${version}`],
+      Cmd: ['sh'],
+    },
+  });
+}
+
+before(async () => {
+  registry = await startRegistry();
+  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
+  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-detail-'));
+  await chmod(agentHome, 0o755);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (agentHome) await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-detail']);
+  await agent?.stop();
+  await browser?.close();
+  await stack?.[Symbol.asyncDispose]();
+  await registry?.[Symbol.asyncDispose]();
+  if (agentHome) await rm(agentHome, { recursive: true, force: true });
+});
+
+test('container detail: inspect sections, state history after a restart, console, recreate with a newer image', async () => {
+  const page = await browser.newPage();
+  page.on('dialog', (dialog) => void dialog.accept());
+  await page.goto(stack.url);
+  await page.waitForURL('**/setup');
+  await page.fill('input[name=name]', 'Ada Owner');
+  await page.fill('input[name=email]', 'ada@example.test');
+  await page.fill('input[name=password]', 'a long enough password');
+  await page.fill('input[name=teamName]', 'Core');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/hosts');
+
+  agent = await enrolAgentFromPage(page, agentHome);
+  const { socket } = agent;
+  await page
+    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
+    .catch(() => {
+      throw new Error(`the host did not come online; agent output:\n${agent?.output()}`);
+    });
+
+  const image = `${registry.host}/bt-e2e/detail:stable`;
+  await pushImage(image, await versionedImage('1'));
+  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
+  const run = await docker(socket, [
+    'run',
+    '-d',
+    '--name',
+    'bt-e2e-detail',
+    '--network',
+    'none',
+    '--stop-timeout',
+    '1',
+    '--restart',
+    'unless-stopped',
+    '-e',
+    'MODE=e2e',
+    '--label',
+    'app=bt-detail',
+    image,
+    'sleep',
+    '1000',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const firstId = run.stdout.trim();
+
+  // From the Containers page, the name opens the container's page.
+  await page.click('nav >> text=Containers');
+  const row = page.locator('[data-testid=fleet-container-bt-e2e-detail]');
+  await row.waitFor({ timeout: 20_000 });
+  await row.locator('[data-testid=container-link]').click();
+  await page.waitForURL(`**/containers/*/${firstId}`);
+  assert.equal(await page.textContent('[data-testid=container-name]'), 'bt-e2e-detail');
+  await page.waitForSelector('[data-testid=inspect-status]:has-text("running")', { timeout: 20_000 });
+  for (const section of ['state', 'image', 'env', 'ports', 'mounts', 'networks', 'limits', 'labels'])
+    await page.locator(`[data-testid=inspect-${section}]`).waitFor();
+  const env = (await page.textContent('[data-testid=inspect-env-table]')) ?? '';
+  assert.match(env, /MODE\s*e2e/);
+  assert.match(env, /APP_VERSION\s*1/);
+  assert.match((await page.textContent('[data-testid=inspect-labels-table]')) ?? '', /app\s*bt-detail/);
+  assert.equal(await page.textContent('[data-testid=inspect-restart-policy]'), 'unless-stopped');
+  const imageSection = (await page.textContent('[data-testid=inspect-image]')) ?? '';
+
+  // The history has what happened since the agent connected: created, then started.
+  await page.waitForSelector('[data-testid=history-row][data-action=start]', { timeout: 20_000 });
+  assert.equal(await page.locator('[data-testid=history-row][data-action=die]').count(), 0);
+
+  // Restart from the page: the history gains the die (sleep ignores SIGTERM: killed, 137) and the restart.
+  await page.click('[data-testid=container-actions] >> button:has-text("Restart")');
+  await page.waitForSelector('[data-testid=history-row][data-action=restart]', { timeout: 30_000 });
+  const died = page.locator('[data-testid=history-row][data-action=die]').first();
+  await died.waitFor();
+  assert.equal(await died.locator('[data-testid=history-exit-code]').textContent(), '137');
+  // Newest first.
+  assert.equal(
+    await page.locator('[data-testid=history-row]').first().getAttribute('data-action'),
+    'restart',
+  );
+
+  // The console tab opens a shell in the container.
+  await page.click('[role=tab]:has-text("Console")');
+  await page.waitForSelector('[data-testid=console-status]:has-text("open")', { timeout: 20_000 });
+  await page.click('[role=tab]:has-text("Inspect (JSON)")');
+  assert.match((await page.textContent('[data-testid=inspect-raw]')) ?? '', new RegExp(`"Id": "${firstId}"`));
+  await page.click('[role=tab]:has-text("Overview")');
+
+  // A newer image under the same tag; Recreate with "pull latest image" moves the page to the new container.
+  await pushImage(image, await versionedImage('2'));
+  assert.equal(await page.isChecked('[data-testid=recreate-pull]'), true);
+  await page.click('[data-testid=recreate-button]');
+  await page.waitForURL((url) => !url.pathname.endsWith(firstId) && url.pathname.startsWith('/containers/'), {
+    timeout: 60_000,
+  });
+  const secondId = page.url().split('/').at(-1) as string;
+  assert.match(secondId, /^[0-9a-f]{64}$/);
+  assert.notEqual(secondId, firstId);
+  assert.equal(await page.textContent('[data-testid=container-name]'), 'bt-e2e-detail');
+  assert.equal(await page.textContent('[data-testid=container-id]'), secondId.slice(0, 12));
+  await page.waitForSelector('[data-testid=inspect-status]:has-text("running")', { timeout: 20_000 });
+  const recreatedEnv = (await page.textContent('[data-testid=inspect-env-table]')) ?? '';
+  assert.match(recreatedEnv, /MODE\s*e2e/);
+  assert.match(recreatedEnv, /APP_VERSION\s*2/);
+  assert.equal(await page.textContent('[data-testid=inspect-restart-policy]'), 'unless-stopped');
+  assert.notEqual(await page.textContent('[data-testid=inspect-image]'), imageSection);
+
+  // The host agrees: one container of that name, the new one, running the new image.
+  const ps = await docker(socket, [
+    'ps',
+    '--no-trunc',
+    '--filter',
+    'name=bt-e2e-detail',
+    '--format',
+    '{{.ID}}',
+  ]);
+  assert.equal(ps.stdout.trim(), secondId);
+  await page.close();
+});
