@@ -124,6 +124,7 @@ export async function runBuild(
       ...(command.target ? { target: command.target } : {}),
       noCache: command.noCache,
       pull: command.pull,
+      ...(command.network !== 'default' ? { network: command.network } : {}),
       credentials,
       ...(signal ? { signal } : {}),
       onEvent: (event) => {

@@ -117,6 +117,8 @@ export const imageBuildCommandSchema = z.object({
   noCache: z.boolean().default(false),
   pull: z.boolean().default(false),
   push: z.boolean().default(false),
+  /** Network of the RUN steps, as `docker build --network`. */
+  network: z.enum(['default', 'none', 'host']).default('default'),
   /** For FROM pulls and the push, to the tags' registry. */
   auth: registryAuthSchema.optional(),
 });

@@ -41,6 +41,8 @@ export const imageBuildInput = z.object({
     .optional(),
   noCache: z.boolean().default(false),
   pull: z.boolean().default(false),
+  /** Network of the RUN steps: the host's default bridge (as Docker), none, or the host's. */
+  network: z.enum(['default', 'none', 'host']).default('default'),
   /** Push every tag once built, with the team's credentials for the tags' registry. */
   push: z.boolean().default(false),
 });

@@ -147,6 +147,7 @@ export async function startBuild(input: ImageBuildInput, userId: string): Promis
       noCache: input.noCache,
       pull: input.pull,
       push: input.push,
+      network: input.network,
       ...(auth ? { auth } : {}),
     },
     ...(tags.length ? { target: tags.join(' ') } : {}),

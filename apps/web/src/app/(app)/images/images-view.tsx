@@ -66,7 +66,14 @@ export function ImagesView({ hostId }: { hostId?: string } = {}) {
           <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
             Images on the hosts of {team.teamName}, as each host last reported.
           </p>
-          {canOperate ? <PullPanel teamId={team.teamId} onDone={() => void list.refetch()} /> : null}
+          {canOperate ? (
+            <>
+              <Link href="/images/build" className={`mt-4 mr-2 inline-block ${buttonClass}`}>
+                Build an image
+              </Link>
+              <PullPanel teamId={team.teamId} onDone={() => void list.refetch()} />
+            </>
+          ) : null}
         </>
       )}
       <label className="mt-4 block text-sm">

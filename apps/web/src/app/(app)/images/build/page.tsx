@@ -1,0 +1,5 @@
+import { BuildView } from './build-view';
+
+export default function BuildImagePage() {
+  return <BuildView />;
+}
