@@ -1,0 +1,179 @@
+/**
+ * Live logs in Chromium over the real stack and a real agent: containers writing lines to stdout and stderr; the
+ * log page opened from the Containers page shows a fresh line as it is written, marks stderr lines, filters,
+ * pauses (no new lines, a count of waiting ones) and resumes, downloads what is loaded; the logs of a label merge
+ * two containers' lines.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
+import type { Browser, Page } from 'playwright-core';
+import {
+  type DockerResult,
+  docker as dockerAt,
+  type EnrolledAgent,
+  enrolAgentFromPage,
+  launchChromium,
+} from './harness';
+import { type Stack, startStack } from './stack';
+
+let stack: Stack;
+let browser: Browser;
+let registry: StartedRegistry;
+let agentHome: string;
+let agent: EnrolledAgent | undefined;
+
+const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
+const names = ['bt-e2e-logs-a', 'bt-e2e-logs-b'];
+
+before(async () => {
+  registry = await startRegistry();
+  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
+  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-logs-'));
+  await chmod(agentHome, 0o755);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (agentHome) await docker(join(agentHome, 'docker.sock'), ['rm', '-f', ...names]);
+  await agent?.stop();
+  await browser?.close();
+  await stack?.[Symbol.asyncDispose]();
+  await registry?.[Symbol.asyncDispose]();
+  if (agentHome) await rm(agentHome, { recursive: true, force: true });
+});
+
+/** The texts of the log rows in the DOM (only the rows on screen are rendered). */
+function rowTexts(page: Page, stream?: 'stdout' | 'stderr'): Promise<string[]> {
+  const selector = stream ? `[data-testid=log-line][data-stream=${stream}]` : '[data-testid=log-line]';
+  return page.locator(selector).allTextContents();
+}
+
+/** The highest counter among rendered lines like "alpha out 12". */
+async function newest(page: Page, prefix: string): Promise<number> {
+  let best = -1;
+  for (const text of await rowTexts(page)) {
+    const match = new RegExp(`${prefix} (\\d+)`).exec(text);
+    if (match) best = Math.max(best, Number(match[1]));
+  }
+  return best;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('live logs: fresh lines, stderr marked, filter, pause and resume, download, merged by label', async () => {
+  const page = await browser.newPage();
+  await page.goto(stack.url);
+  await page.waitForURL('**/setup');
+  await page.fill('input[name=name]', 'Lou Logs');
+  await page.fill('input[name=email]', 'lou@example.test');
+  await page.fill('input[name=password]', 'a long enough password');
+  await page.fill('input[name=teamName]', 'Logs');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/hosts');
+  agent = await enrolAgentFromPage(page, agentHome);
+  const { socket } = agent;
+  await page
+    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
+    .catch(() => {
+      throw new Error(`the host did not come online; agent output:\n${agent?.output()}`);
+    });
+
+  const image = await pushBusybox(registry, 'bt-e2e/logs:1');
+  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
+  const scripts = [
+    'i=0; while true; do echo "alpha out $i"; echo "alpha err $i" >&2; i=$((i+1)); sleep 0.5; done',
+    'i=0; while true; do echo "beta out $i"; i=$((i+1)); sleep 0.5; done',
+  ];
+  for (const [i, name] of names.entries()) {
+    const run = await docker(socket, [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'none',
+      '--label',
+      'app=bt-e2e-logs',
+      image,
+      'sh',
+      '-c',
+      scripts[i] as string,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+  }
+
+  // From the Containers page to one container's logs.
+  await page.click('nav >> text=Containers');
+  const row = page.locator(`[data-testid=fleet-container-${names[0]}]`);
+  await row.waitFor({ timeout: 20_000 });
+  await row.locator(`a[aria-label="Logs of ${names[0]}"]`).click();
+  await page.waitForURL('**/logs?**');
+  await page.waitForSelector('[data-testid=log-line]', { timeout: 20_000 });
+
+  // A line the container writes after the page opened appears in it.
+  const first = await newest(page, 'alpha out');
+  await until('a fresh line', async () => (await newest(page, 'alpha out')) >= first + 2);
+
+  // stderr lines are marked (attribute, colour and an "err" tag); stdout ones are not.
+  const errors = await rowTexts(page, 'stderr');
+  assert.ok(
+    errors.length > 0 && errors.every((t) => t.includes('alpha err') && t.includes('err')),
+    `${errors}`,
+  );
+  assert.ok((await rowTexts(page, 'stdout')).every((t) => t.includes('alpha out')));
+
+  // The filter hides lines that do not match (substring, any case).
+  await page.fill('input[aria-label="Filter lines"]', 'ALPHA ERR');
+  await until('the filter', async () => (await rowTexts(page, 'stdout')).length === 0);
+  assert.ok((await rowTexts(page)).every((t) => t.includes('alpha err')));
+  await page.fill('input[aria-label="Filter lines"]', '');
+  await until('the filter cleared', async () => (await rowTexts(page, 'stdout')).length > 0);
+
+  // Paused: no new lines appear, the waiting ones are counted; resumed: they appear.
+  await page.click('button:has-text("Pause")');
+  // Lines that arrived just before the click are applied with the next 50 ms batch.
+  await new Promise((r) => setTimeout(r, 300));
+  const atPause = await newest(page, 'alpha out');
+  await page.waitForSelector('[data-testid=log-waiting]:has-text("new lines waiting")');
+  await until('lines waiting', async () => {
+    const text = (await page.textContent('[data-testid=log-waiting]')) ?? '';
+    return Number(text.split(' ')[0]) >= 4;
+  });
+  assert.equal(await newest(page, 'alpha out'), atPause, 'a line appeared while paused');
+  await page.click('button:has-text("Resume")');
+  await until('lines after resume', async () => (await newest(page, 'alpha out')) >= atPause + 2);
+
+  // Download: a .log file with the loaded lines.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('button:has-text("Download")'),
+  ]);
+  assert.match(download.suggestedFilename(), /\.log$/);
+  const file = await readFile((await download.path()) as string, 'utf8');
+  assert.match(file, /^\d{4}-\d\d-\d\dT\S+Z stdout alpha out \d+$/m);
+  assert.match(file, /^\S+ stderr alpha err \d+$/m);
+
+  // The logs of a label: both containers' lines, each with its container's name.
+  await page.click('nav >> text=Containers');
+  await page.fill('input[placeholder="app=web, tier"]', 'app=bt-e2e-logs');
+  await page.click('a:has-text("Logs of these labels")');
+  await page.waitForURL('**/logs?label=**');
+  await until('lines of both containers', async () => {
+    const texts = await rowTexts(page);
+    return texts.some((t) => t.includes('alpha out')) && texts.some((t) => t.includes('beta out'));
+  });
+  const sources = await page.locator('[data-testid=log-source]').allTextContents();
+  assert.ok(sources.some((s) => s.startsWith(names[0] as string)));
+  assert.ok(sources.some((s) => s.startsWith(names[1] as string)));
+  await page.close();
+});
