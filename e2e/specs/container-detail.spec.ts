@@ -3,7 +3,8 @@
  * Containers page, it shows the inspect data as sections (env, labels, restart policy) and the state history,
  * which gains a restart and a die with its exit code when the container is restarted from the page; the console
  * tab opens a shell; "Recreate" with "pull latest image" picks up a newer image pushed under the same tag and
- * the page moves to the new container, under the same name.
+ * the page moves to the new container, under the same name; an invited viewer sees the page without actions,
+ * recreate or console.
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -180,5 +181,27 @@ test('container detail: inspect sections, state history after a restart, console
     '{{.ID}}',
   ]);
   assert.equal(ps.stdout.trim(), secondId);
+
+  // An invited viewer reads the same page, with no actions, no recreate and no console.
+  const containerPage = new URL(page.url()).pathname;
+  await page.click('nav >> text=Team');
+  await page.selectOption('[data-testid=invite-form] select[name=role]', 'viewer');
+  await page.click('text=Create invitation link');
+  const link = await page.inputValue('[data-testid=invite-link]');
+  const viewerContext = await browser.newContext();
+  const viewer = await viewerContext.newPage();
+  await viewer.goto(link);
+  await viewer.fill('[data-testid=invite-signup] input[name=name]', 'Vic Viewer');
+  await viewer.fill('[data-testid=invite-signup] input[name=email]', 'vic@example.test');
+  await viewer.fill('[data-testid=invite-signup] input[name=password]', 'a long enough password');
+  await viewer.click('text=Create account and join');
+  await viewer.waitForURL('**/hosts');
+  await viewer.goto(new URL(containerPage, stack.url).toString());
+  await viewer.waitForSelector('[data-testid=inspect-status]:has-text("running")', { timeout: 20_000 });
+  await viewer.locator('[data-testid=state-history]').waitFor();
+  assert.equal(await viewer.locator('[data-testid=container-actions]').count(), 0, 'a viewer has no actions');
+  assert.equal(await viewer.locator('[data-testid=recreate-button]').count(), 0, 'a viewer cannot recreate');
+  assert.equal(await viewer.locator('[role=tab]:has-text("Console")').count(), 0, 'a viewer has no console');
+  await viewerContext.close();
   await page.close();
 });
