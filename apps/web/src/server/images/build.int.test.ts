@@ -86,6 +86,8 @@ describe('image builds through the control plane', () => {
       backend: engineBackend(engine),
       log: pino({ level: 'silent' }),
       agentVersion: 'test',
+      // Reconnect at once in tests: the delay's upper bound starts at the protocol's base.
+      random: () => 0,
     }).start();
     for (let i = 0; i < 200 && !gw.gateway.connected().includes(hostId); i++)
       await new Promise((r) => setTimeout(r, 50));
@@ -241,6 +243,43 @@ describe('image builds through the control plane', () => {
     expect(status.progress?.steps.at(-1)?.output).toContain('going down');
     expect(status.progress?.steps.map((s) => s.step)).toEqual([1, 2]);
     await expect(engine.images.inspect('bt-build/failed:1')).rejects.toThrow();
+  });
+
+  it('a build outlives a control-plane restart: the row stays running, then ends with its steps followed again', async () => {
+    const ops = await import('../operations/service');
+    const { operationId } = await operator.images.build({
+      teamId,
+      hostId,
+      dockerfile: 'FROM busybox\nRUN echo before && sleep 4 && echo after\n',
+      tags: ['bt-build/restart:1'],
+      network: 'none',
+    });
+    await expect
+      .poll(
+        async () => (await operator.images.buildStatus({ teamId, operationId })).progress?.steps[1]?.output,
+        {
+          timeout: 30_000,
+          interval: 100,
+        },
+      )
+      .toContain('before');
+    const port = gw.port;
+    await gw.close();
+    const row = await cp.db.db().operation.findUniqueOrThrow({ where: { id: operationId } });
+    expect(row.state).toBe('running');
+
+    gw = await startGatewayInstance(port);
+    (globalThis as { berthGateway?: unknown }).berthGateway = gw.gateway;
+    const stop = ops.startOperations(gw.gateway);
+    try {
+      const status = await finished(operationId);
+      expect(status.state).toBe('succeeded');
+      expect(status.result?.tags).toEqual(['bt-build/restart:1']);
+      // 'after' came once the agent was back on the new instance: its progress is on the row too.
+      expect(status.progress?.steps[1]?.output).toBe('before\nafter\n');
+    } finally {
+      stop();
+    }
   });
 
   it('refuses a context over the limit, clearly, at the control plane and at the agent', async () => {

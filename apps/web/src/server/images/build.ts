@@ -173,7 +173,11 @@ export async function startBuild(input: ImageBuildInput, userId: string): Promis
     }).catch(() => {});
   void done.then(
     (result) => audit(true, { imageId: buildResultSchema.safeParse(result).data?.id ?? null }),
-    (error: Error) => audit(false, { error: error.message.slice(0, 500) }),
+    (error: Error & { reason?: string }) =>
+      // Gone before answering: the build goes on and its row ends when the agent is back; nothing to say yet.
+      error.name === 'AgentUnavailableError' && error.reason === 'disconnected'
+        ? undefined
+        : audit(false, { error: error.message.slice(0, 500) }),
   );
   return { operationId: id };
 }
