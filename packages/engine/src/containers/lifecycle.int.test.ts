@@ -570,6 +570,68 @@ describe('containers on runc + conmon', () => {
     expect(text.endsWith('last\n')).toBe(true);
   });
 
+  it('keeps max-file generations of a capped log and reads them in order, tail and follow too', async () => {
+    const { Id } = await engine.containers.create({
+      Image: 'busybox',
+      Cmd: [
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done; echo last',
+      ],
+      HostConfig: {
+        NetworkMode: 'none',
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '8k', 'max-file': '3' } },
+      },
+    });
+    created.push(Id);
+    await engine.containers.start(Id);
+    const followed: string[] = [];
+    const follower = (async () => {
+      for await (const entry of engine.containers.logs(Id, { stdout: true, stderr: true, follow: true }))
+        followed.push(entry.data.toString());
+    })();
+    await engine.containers.wait(Id);
+    await follower;
+    const logPath = engine.containers.inspect(Id).LogPath;
+    expect(existsSync(`${logPath}.1`)).toBe(true);
+    expect(existsSync(`${logPath}.2`)).toBe(true);
+    expect(existsSync(`${logPath}.3`)).toBe(false);
+    const lines = (await output(engine, Id)).trimEnd().split('\n');
+    expect(lines.at(-1)).toBe('last');
+    const numbers = lines.slice(0, -1).map((line) => Number(/^line-(\d+)-/.exec(line)?.[1]));
+    // More than one 8k file holds (about 90 lines), fewer than were written, and none missing in between.
+    expect(numbers.length).toBeGreaterThan(150);
+    expect(numbers.length).toBeLessThan(400);
+    expect(numbers.at(-1)).toBe(399);
+    expect(numbers).toEqual(numbers.map((_, i) => (numbers[0] as number) + i));
+    let tail = '';
+    for await (const entry of engine.containers.logs(Id, {
+      stdout: true,
+      stderr: true,
+      follow: false,
+      tail: 150,
+    }))
+      tail += entry.data.toString();
+    expect(tail.trimEnd().split('\n')).toEqual(lines.slice(-150));
+    expect(followed.join('').trimEnd().split('\n')).toEqual(
+      Array.from({ length: 400 }, (_, i) => `line-${i}-${'x'.repeat(40)}`).concat('last'),
+    );
+  });
+
+  it('refuses log options dockerd refuses', async () => {
+    for (const [config, message] of [
+      [{ 'max-file': '3' }, /max-file can only be set when max-size is set/],
+      [{ 'max-size': '1m', 'max-file': '0' }, /max-file cannot be less than 1/],
+      [{ 'max-size': 'lots' }, /invalid size/],
+    ] as const)
+      await expect(
+        engine.containers.create({
+          Image: 'busybox',
+          HostConfig: { LogConfig: { Type: 'json-file', Config: config } },
+        }),
+      ).rejects.toThrow(message);
+  });
+
   it('networks: none has only loopback, host shares the host stack and name', async () => {
     const none = await run(engine, {
       Cmd: ['sh', '-c', 'ls /sys/class/net'],

@@ -1,9 +1,23 @@
 /**
  * Reading the per-container log conmon writes in the CRI "k8s-file" format: one record per line,
  * `<RFC 3339 nano time> <stdout|stderr> <F|P> <text>`, where P marks a partial line continued by the next
- * record. Rotated files (`<log>.1`, oldest last) are read before the live one.
+ * record. Rotated files (`<log>.1` the newest of them, `<log>.<max-file - 1>` the oldest) are read before the
+ * live one.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync, watch } from 'node:fs';
+import {
+  closeSync,
+  type FSWatcher,
+  fstatSync,
+  linkSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  watch,
+} from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { EngineError } from '../errors';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
@@ -122,8 +136,20 @@ export async function* readLogs(
   try {
     if (options.startOffset === undefined) {
       fd ??= openIfExists(path);
+      let entries: LogEntry[] = [];
+      for (const rotated of rotatedFiles(path)) {
+        const old = openIfExists(rotated);
+        if (old === undefined) continue;
+        try {
+          entries.push(
+            ...parser.push(readFrom(old, 0, fstatSync(old).size)).filter((e) => wanted(e, options)),
+          );
+        } finally {
+          closeSync(old);
+        }
+      }
       const initial = fd === undefined ? Buffer.alloc(0) : readFrom(fd, 0, fstatSync(fd).size);
-      let entries = parser.push(initial).filter((e) => wanted(e, options));
+      entries.push(...parser.push(initial).filter((e) => wanted(e, options)));
       if (!options.follow) entries.push(...parser.flush().filter((e) => wanted(e, options)));
       if (options.tail !== undefined) entries = options.tail === 0 ? [] : entries.slice(-options.tail);
       for (const entry of entries) yield entry;
@@ -186,6 +212,95 @@ export async function* readLogs(
     }
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The `max-file` and `max-size` log options, checked as dockerd checks them. */
+export function logLimits(config: Record<string, string> | null | undefined): {
+  maxSize?: number;
+  maxFiles: number;
+} {
+  const size = config?.['max-size'];
+  const files = config?.['max-file'];
+  const maxSize = size === undefined || size === '' || size === '-1' ? undefined : parseSize(size);
+  let maxFiles = 1;
+  if (files !== undefined && files !== '') {
+    if (!/^\d+$/.test(files) || Number(files) < 1)
+      throw new EngineError('invalid_argument', 'max-file cannot be less than 1');
+    maxFiles = Number(files);
+  }
+  if (maxFiles > 1 && maxSize === undefined)
+    throw new EngineError('invalid_argument', 'max-file can only be set when max-size is set');
+  return { ...(maxSize === undefined ? {} : { maxSize }), maxFiles };
+}
+
+/** Parses `10m`, `1g`, `500k` (log max-size) into bytes. */
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(text.trim());
+  if (!match) throw new EngineError('invalid_argument', `invalid size: '${text}'`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]?.toLowerCase() ?? ''] ?? 1;
+  return Math.floor(Number(match[1]) * unit);
+}
+
+/** Rotated generations present next to the log, oldest first. */
+function rotatedFiles(path: string): string[] {
+  const out: string[] = [];
+  for (let n = 1; ; n++) {
+    const candidate = `${path}.${n}`;
+    if (inodeOf(candidate) === undefined) break;
+    out.unshift(candidate);
+  }
+  return out;
+}
+
+/**
+ * Keeps `max-file` generations of a log that conmon caps at `max-size`. conmon starts its file afresh by
+ * renaming a new one over it; a hard link held on the live file (`<log>.live`) keeps the old one, which then
+ * becomes `<log>.1` while older ones move up and the one past max-file goes. The link outlives the agent,
+ * so a rotation while it is down is kept too (only one of several in a row would be lost, as conmon drops it).
+ */
+export class LogGenerations {
+  readonly #path: string;
+  readonly #maxFiles: number;
+  readonly #held: string;
+  #watcher: FSWatcher | undefined;
+
+  private constructor(path: string, maxFiles: number) {
+    this.#path = path;
+    this.#maxFiles = maxFiles;
+    this.#held = `${path}.live`;
+  }
+
+  static keep(path: string, maxFiles: number): LogGenerations {
+    const keeper = new LogGenerations(path, maxFiles);
+    keeper.check();
+    const name = basename(path);
+    keeper.#watcher = watch(dirname(path), (_event, file) => {
+      if (file === name) keeper.check();
+    });
+    keeper.#watcher.on('error', () => {});
+    return keeper;
+  }
+
+  /** Moves a replaced live file into the generations; synchronous, so two events never interleave. */
+  check(): void {
+    const live = inodeOf(this.#path);
+    if (live === undefined) return;
+    const held = inodeOf(this.#held);
+    if (held === live) return;
+    if (held !== undefined) {
+      rmSync(`${this.#path}.${this.#maxFiles - 1}`, { force: true });
+      for (let n = this.#maxFiles - 2; n >= 1; n--)
+        if (inodeOf(`${this.#path}.${n}`) !== undefined)
+          renameSync(`${this.#path}.${n}`, `${this.#path}.${n + 1}`);
+      renameSync(this.#held, `${this.#path}.1`);
+    }
+    linkSync(this.#path, this.#held);
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
   }
 }
 

@@ -21,7 +21,14 @@ import { labelMatches, type VolumeStore } from '../volumes/store';
 import { type PathStat, resolveInRoot, statInRoot, tarPath } from './archive';
 import { attachStdinWriter, connectAttachSocket } from './attach';
 import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
-import { type LogEntry, type LogReadOptions, openIfExists, readLogs } from './logs';
+import {
+  type LogEntry,
+  LogGenerations,
+  type LogReadOptions,
+  logLimits,
+  openIfExists,
+  readLogs,
+} from './logs';
 import { MountSpecError, planMounts } from './mounts';
 import { generateName } from './names';
 import {
@@ -157,14 +164,6 @@ function since(iso: string): string {
   return `${Math.floor(hours / 24)} days`;
 }
 
-/** Parses `10m`, `1g`, `500k` (log max-size) into bytes. */
-export function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(text.trim());
-  if (!match) throw new EngineError('invalid_argument', `invalid size: '${text}'`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]?.toLowerCase() ?? ''] ?? 1;
-  return Math.floor(Number(match[1]) * unit);
-}
-
 export class ContainerStore implements AsyncDisposable {
   readonly #root: string;
   readonly #events: EventBus;
@@ -182,6 +181,8 @@ export class ContainerStore implements AsyncDisposable {
   readonly #stopping = new Set<string>();
   /** Log followers to wake when a container's state changes (exit, removal). */
   readonly #followers = new Map<string, Set<() => void>>();
+  /** Rotated log generations kept for running containers with `max-file` above 1. */
+  readonly #logGenerations = new Map<string, LogGenerations>();
   /** Users looked up in images' /etc/passwd and /etc/group, by image id and USER (images never change). */
   readonly #imageUsers = new Map<string, ResolvedUser>();
   #watcher: FSWatcher | undefined;
@@ -275,6 +276,14 @@ export class ContainerStore implements AsyncDisposable {
         record.state.Status = state.status;
         record.state.Pid = state.pid;
         await this.#save(record);
+        const { maxFiles } = (() => {
+          try {
+            return logLimits(record.hostConfig.LogConfig?.Config);
+          } catch {
+            return { maxFiles: 1 };
+          }
+        })();
+        if (maxFiles > 1) this.#keepLogGenerations(record, maxFiles);
         continue;
       }
       await this.#checkExit(record.id, true);
@@ -287,6 +296,28 @@ export class ContainerStore implements AsyncDisposable {
     if (this.#poll) clearInterval(this.#poll);
     for (const timer of this.#restartTimers.values()) clearTimeout(timer);
     this.#restartTimers.clear();
+    for (const keeper of this.#logGenerations.values()) keeper.close();
+    this.#logGenerations.clear();
+  }
+
+  #keepLogGenerations(record: ContainerRecord, maxFiles: number): void {
+    this.#logGenerations.get(record.id)?.close();
+    try {
+      this.#logGenerations.set(record.id, LogGenerations.keep(record.logPath, maxFiles));
+    } catch {
+      // Without the keeper, conmon's cap still holds; only older generations are not kept.
+    }
+  }
+
+  /** The last look at a stopped container's log: conmon may have started it afresh just before exiting. */
+  #releaseLogGenerations(id: string): void {
+    const keeper = this.#logGenerations.get(id);
+    if (!keeper) return;
+    this.#logGenerations.delete(id);
+    keeper.close();
+    try {
+      keeper.check();
+    } catch {}
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -354,6 +385,7 @@ export class ContainerStore implements AsyncDisposable {
     const request = parsed.data;
     // Refused at create, as dockerd does, not at the first start.
     parseSecurityOpt(request.HostConfig?.SecurityOpt ?? []);
+    logLimits(request.HostConfig?.LogConfig?.Config);
     let name = options.name;
     if (name !== undefined) {
       if (!nameRe.test(name))
@@ -629,13 +661,13 @@ export class ContainerStore implements AsyncDisposable {
         ...(hostConfig.ShmSize ? { shmSize: hostConfig.ShmSize } : {}),
       });
       await writeFile(join(layout.dir, 'config.json'), JSON.stringify(spec));
-      const maxSize = hostConfig.LogConfig?.Config?.['max-size'];
+      const { maxSize, maxFiles } = logLimits(hostConfig.LogConfig?.Config);
       const pid = await this.#runtime.create({
         id: record.id,
         name: record.name,
         bundle: layout.dir,
         logPath: record.logPath,
-        ...(maxSize ? { logSizeMax: parseSize(maxSize) } : {}),
+        ...(maxSize ? { logSizeMax: maxSize } : {}),
         persistDir: layout.dir,
         tty: record.config.Tty,
         stdin: record.config.OpenStdin,
@@ -649,6 +681,7 @@ export class ContainerStore implements AsyncDisposable {
       for (const waiter of this.#stdinWaiters.get(record.id) ?? []) waiter.resolve();
       this.#stdinWaiters.delete(record.id);
       await this.#startProcess(record.id, layout.dir, pid);
+      if (maxFiles > 1) this.#keepLogGenerations(record, maxFiles);
       record.state = {
         ...record.state,
         Status: 'running',
@@ -873,6 +906,7 @@ export class ContainerStore implements AsyncDisposable {
 
   async #handleExit(record: ContainerRecord, exit: { code: number; oom: boolean }): Promise<void> {
     if (!record.state.Running && !record.state.Restarting) return;
+    this.#releaseLogGenerations(record.id);
     // runc's state is removed by conmon's exit command; start and remove delete whatever is left.
     const networking =
       this.#networking && record.hostConfig.NetworkMode !== 'host' && record.hostConfig.NetworkMode !== 'none'
@@ -1140,6 +1174,7 @@ export class ContainerStore implements AsyncDisposable {
     const timer = this.#restartTimers.get(record.id);
     if (timer) clearTimeout(timer);
     this.#restartTimers.delete(record.id);
+    this.#releaseLogGenerations(record.id);
     const layout = this.#layout(record.id);
     await Promise.all([
       (record.state.Running
