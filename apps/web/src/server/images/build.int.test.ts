@@ -282,6 +282,37 @@ describe('image builds through the control plane', () => {
     }
   });
 
+  it('an agent held by another instance gets the context over the bus in pieces small enough for NOTIFY', async () => {
+    const asker = await startGatewayInstance();
+    const sent: number[] = [];
+    const send = asker.bus.send.bind(asker.bus);
+    // The real bus still sends; the sizes of the requests it carries are noted on the way.
+    asker.bus.send = (to, message) => {
+      if (message.kind === 'request') sent.push(Buffer.byteLength(JSON.stringify({ message })));
+      return send(to, message);
+    };
+    (globalThis as { berthGateway?: unknown }).berthGateway = asker.gateway;
+    try {
+      const content = randomBytes(60_000);
+      const uploadId = await upload([{ path: 'data.bin', content }]);
+      expect(sent.length).toBeGreaterThan(10);
+      expect(Math.max(...sent)).toBeLessThan(7900);
+      const { operationId } = await operator.images.build({
+        teamId,
+        hostId,
+        uploadId,
+        dockerfile: 'FROM busybox\nCOPY data.bin /\nRUN sha256sum /data.bin\n',
+        network: 'none',
+      });
+      const status = await finished(operationId);
+      expect(status.state).toBe('succeeded');
+      expect(status.progress?.steps[2]?.output).toContain(createHash('sha256').update(content).digest('hex'));
+    } finally {
+      (globalThis as { berthGateway?: unknown }).berthGateway = gw.gateway;
+      await asker.close();
+    }
+  });
+
   it('refuses a context over the limit, clearly, at the control plane and at the agent', async () => {
     await expect(
       build.uploadBuildContext({ teamId, hostId }, Readable.from([]), BUILD_CONTEXT_MAX_BYTES + 1),
@@ -289,6 +320,15 @@ describe('image builds through the control plane', () => {
       name: 'BuildContextTooLargeError',
       message: expect.stringContaining('200 MiB'),
     });
+    // A body without a length is counted as it streams, and cut off at the limit.
+    await expect(
+      build.uploadBuildContext(
+        { teamId, hostId },
+        Readable.from([Buffer.alloc(40_000), Buffer.alloc(40_000), Buffer.alloc(40_000)]),
+        null,
+        100_000,
+      ),
+    ).rejects.toMatchObject({ name: 'BuildContextTooLargeError' });
     // An agent asked to go past the limit refuses the piece itself.
     await expect(
       gw.gateway.request(hostId, {

@@ -68,10 +68,10 @@ export async function uploadBuildContext(
   input: BuildContextQuery,
   body: AsyncIterable<Uint8Array> | null,
   declaredBytes: number | null,
+  maxBytes = BUILD_CONTEXT_MAX_BYTES,
 ): Promise<{ uploadId: string; bytes: number }> {
   const host = await teamHost(input.teamId, input.hostId);
-  if (declaredBytes !== null && declaredBytes > BUILD_CONTEXT_MAX_BYTES)
-    throw new BuildContextTooLargeError();
+  if (declaredBytes !== null && declaredBytes > maxBytes) throw new BuildContextTooLargeError();
   const via = gateway();
   const local = !via.instanceId || host.connectedInstance === via.instanceId;
   const chunkBytes = local ? BUILD_CONTEXT_CHUNK_BYTES : relayedChunkBytes;
@@ -97,7 +97,7 @@ export async function uploadBuildContext(
   let pending = Buffer.alloc(0);
   for await (const part of body ?? []) {
     if (failure) break;
-    if (offset + pending.length + part.length > BUILD_CONTEXT_MAX_BYTES) {
+    if (offset + pending.length + part.length > maxBytes) {
       await Promise.all(inFlight);
       throw new BuildContextTooLargeError();
     }
