@@ -1,10 +1,10 @@
 /**
  * A container's detail page in Chromium over the real stack, a real agent and a real registry: opened from the
  * Containers page, it shows the inspect data as sections (env, labels, restart policy) and the state history,
- * which gains a restart and a die with its exit code when the container is restarted from the page; the console
- * tab opens a shell; "Recreate" with "pull latest image" picks up a newer image pushed under the same tag and
- * the page moves to the new container, under the same name; an invited viewer sees the page without actions,
- * recreate or console.
+ * which gains a restart and a die with its exit code when the container is restarted from the page; the logs
+ * tab follows its output and the console tab opens a shell; "Recreate" with "pull latest image" picks up a newer
+ * image pushed under the same tag and the page moves to the new container, under the same name (its output
+ * shows the new image's env); an invited viewer sees the page without actions, recreate or console.
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -106,8 +106,9 @@ test('container detail: inspect sections, state history after a restart, console
     '--label',
     'app=bt-detail',
     image,
-    'sleep',
-    '1000',
+    'sh',
+    '-c',
+    'echo hello from version $APP_VERSION; exec sleep 1000',
   ]);
   assert.equal(run.code, 0, run.stderr);
   const firstId = run.stdout.trim();
@@ -145,6 +146,10 @@ test('container detail: inspect sections, state history after a restart, console
     'restart',
   );
 
+  // The logs tab follows the container's output.
+  await page.click('[role=tab]:has-text("Logs")');
+  await page.waitForSelector('[data-testid=log-line]:has-text("hello from version 1")', { timeout: 20_000 });
+
   // The console tab opens a shell in the container.
   await page.click('[role=tab]:has-text("Console")');
   await page.waitForSelector('[data-testid=console-status]:has-text("open")', { timeout: 20_000 });
@@ -170,6 +175,8 @@ test('container detail: inspect sections, state history after a restart, console
   assert.match(recreatedEnv, /APP_VERSION\s*2/);
   assert.equal(await page.textContent('[data-testid=inspect-restart-policy]'), 'unless-stopped');
   assert.notEqual(await page.textContent('[data-testid=inspect-image]'), imageSection);
+  await page.click('[role=tab]:has-text("Logs")');
+  await page.waitForSelector('[data-testid=log-line]:has-text("hello from version 2")', { timeout: 20_000 });
 
   // The host agrees: one container of that name, the new one, running the new image.
   const ps = await docker(socket, [

@@ -11,7 +11,10 @@ import type { StateHistory } from './detail-schemas';
 
 export const keptPerContainer = 200;
 
-/** The engine's actions that change what a container is doing (exec and attach events do not). */
+/**
+ * The engine's actions that change what a container is doing. Exec and attach events do not, nor does kill: it
+ * sends a signal, and the die that follows (with its exit code) is the transition.
+ */
 export const stateActions = new Set([
   'create',
   'start',
@@ -19,7 +22,6 @@ export const stateActions = new Set([
   'die',
   'oom',
   'stop',
-  'kill',
   'pause',
   'unpause',
   'rename',

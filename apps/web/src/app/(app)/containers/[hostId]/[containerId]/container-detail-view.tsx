@@ -7,7 +7,8 @@ import { useEffect, useState } from 'react';
 import { useTRPC } from '../../../../../lib/trpc';
 import { ConsoleView } from '../../../console/console-view';
 import { Badge, buttonClass, useToast } from '../../../fleet-ui';
-import { ContainerActions, LogsPanel } from '../../../hosts/host-parts';
+import { ContainerActions } from '../../../hosts/host-parts';
+import { LogViewer, logsHref } from '../../../logs/log-viewer';
 import { placeholderTeam, useCurrentTeam } from '../../../team-context';
 import { InspectSections } from './inspect-sections';
 
@@ -20,7 +21,6 @@ const historyLabels: Record<string, string> = {
   die: 'died',
   oom: 'out of memory',
   stop: 'stopped',
-  kill: 'killed',
   pause: 'paused',
   unpause: 'unpaused',
   rename: 'renamed',
@@ -294,7 +294,22 @@ export function ContainerDetailView(props: { hostId: string; containerId: string
           </>
         ) : null}
         {tab === 'logs' ? (
-          <LogsPanel teamId={team.teamId} hostId={host.id} containerId={props.containerId} />
+          <div data-testid="container-logs">
+            <Link
+              href={logsHref({ targets: [{ hostId: host.id, containerId: props.containerId }] })}
+              className="text-sm underline"
+            >
+              Open in the log viewer
+            </Link>
+            <div className="mt-2">
+              <LogViewer
+                teamId={team.teamId}
+                targets={[{ hostId: host.id, containerId: props.containerId }]}
+                height="28rem"
+                downloadName={name}
+              />
+            </div>
+          </div>
         ) : null}
         {tab === 'console' && canOperate ? (
           state === 'running' && host.online ? (
