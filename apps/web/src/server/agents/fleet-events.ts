@@ -17,13 +17,17 @@ export function fleetEvents(): EventEmitter {
   return holder.berthFleetEvents;
 }
 
-/** A burst of changes (a bulk restart) becomes one event per this many milliseconds. */
+/**
+ * At most one event per this many milliseconds: a lone change goes out at once, a burst (a bulk restart)
+ * as one more event at the end of the window.
+ */
 const coalesceMs = 200;
 const heartbeatMs = 25_000;
 
 export function fleetChangeStream(teamId: string, signal: AbortSignal): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let pending: NodeJS.Timeout | undefined;
+  let lastSent = 0;
   let heartbeat: NodeJS.Timeout | undefined;
   let listener: ((changed: string) => void) | undefined;
   const stop = () => {
@@ -41,12 +45,16 @@ export function fleetChangeStream(teamId: string, signal: AbortSignal): Readable
         }
       };
       write(': open\n\n');
+      const send = () => {
+        pending = undefined;
+        lastSent = Date.now();
+        write('event: change\ndata: {}\n\n');
+      };
       listener = (changed) => {
         if (changed !== teamId || pending) return;
-        pending = setTimeout(() => {
-          pending = undefined;
-          write('event: change\ndata: {}\n\n');
-        }, coalesceMs);
+        const wait = lastSent + coalesceMs - Date.now();
+        if (wait <= 0) send();
+        else pending = setTimeout(send, wait);
       };
       fleetEvents().on('change', listener);
       heartbeat = setInterval(() => write(': ping\n\n'), heartbeatMs);

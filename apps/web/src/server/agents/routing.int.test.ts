@@ -182,18 +182,28 @@ describe('several control-plane instances serve one fleet', () => {
       const reader = fleetChangeStream(teamId, closed.signal).getReader();
       const decoder = new TextDecoder();
       let received = '';
+      const arrivals: number[] = [];
       const reading = (async () => {
         for (;;) {
           const { value, done } = await reader.read();
           if (done) return;
-          received += decoder.decode(value);
+          const text = decoder.decode(value);
+          if (text.includes('event: change')) arrivals.push(performance.now());
+          received += text;
         }
       })();
       fleetEvents().emit('change', crypto.randomUUID());
       await new Promise((r) => setTimeout(r, 400));
       expect(received).not.toContain('event: change');
+      const events = () => received.split('event: change').length - 1;
+      // The first change of a quiet stream goes out at once, the rest of the burst as one more event a
+      // coalescing window (200 ms) later.
       for (let i = 0; i < 5; i++) fleetEvents().emit('change', teamId);
-      await expect.poll(() => received.split('event: change').length - 1, { timeout: 2000 }).toBe(1);
+      await expect.poll(events, { timeout: 2000 }).toBe(2);
+      const [first, second] = arrivals.slice(-2) as [number, number];
+      expect(second - first).toBeGreaterThan(100);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(events()).toBe(2);
       closed.abort();
       await reading;
       expect(fleetEvents().listenerCount('change')).toBe(0);
