@@ -53,12 +53,20 @@ export const busMessageSchema = z.discriminatedUnion('kind', [
     /** The agent's byte window; the reader acknowledges chunks as its consumer takes them. */
     window: z.number().int().positive().optional(),
   }),
+  /** Chunks of a relayed stream, several to a message (one NOTIFY per log line would cap a stream's rate). */
   z.object({
     kind: z.literal('stream.data'),
     id,
-    stream: z.enum(['stdout', 'stderr']),
-    data: z.string(),
-    time: z.string().max(64).optional(),
+    chunks: z
+      .array(
+        z.object({
+          stream: z.enum(['stdout', 'stderr']),
+          data: z.string(),
+          time: z.string().max(64).optional(),
+        }),
+      )
+      .min(1)
+      .max(1000),
   }),
   z.object({ kind: z.literal('stream.end'), id, error: z.string().max(4096).optional() }),
   /** Chunks the reader took since the last credit: the holder acknowledges that many to the agent. */
@@ -92,6 +100,8 @@ export class InstanceBus implements AsyncDisposable {
   readonly #onError: (error: Error) => void;
   readonly #onFleetChange: (teamId: string) => void;
   #client: pg.Client | undefined;
+  /** Messages are handled one after another: a parked one (read back from the table) keeps its place. */
+  #inbox: Promise<void> = Promise.resolve();
   #connecting: Promise<pg.Client> | undefined;
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
@@ -202,8 +212,10 @@ export class InstanceBus implements AsyncDisposable {
       try {
         await client.connect();
         client.on('notification', (n) => {
-          if (n.channel === channel(this.instanceId)) void this.#receive(n.payload).catch(this.#onError);
-          else if (n.channel === fleetChannel) this.#receiveFleetChange(n.payload);
+          if (n.channel === channel(this.instanceId)) {
+            const payload = n.payload;
+            this.#inbox = this.#inbox.then(() => this.#receive(payload)).catch(this.#onError);
+          } else if (n.channel === fleetChannel) this.#receiveFleetChange(n.payload);
         });
         await client.query(`LISTEN ${channel(this.instanceId)}`);
         await client.query(`LISTEN ${fleetChannel}`);

@@ -143,12 +143,13 @@ class CreditGrant {
   constructor(
     private readonly grant: (frames: number, bytes: number) => void,
     private readonly window?: number,
+    private readonly frames = streamCredit / 2,
   ) {}
 
   ack(bytes: number): void {
     this.#frames++;
     this.#bytes += bytes;
-    if (this.#frames >= streamCredit / 2 || (this.window !== undefined && this.#bytes >= this.window / 4))
+    if (this.#frames >= this.frames || (this.window !== undefined && this.#bytes >= this.window / 4))
       this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), creditFlushMs);
   }
@@ -169,6 +170,9 @@ class CreditGrant {
     this.#timer = undefined;
   }
 }
+
+/** Base64 bytes of chunks a relaying instance puts in one bus message (NOTIFY takes under 8000). */
+const relayBatchBytes = 5000;
 
 /** Handshakes (hello to welcome) one instance runs at once; more wait outside, in their agents' backoff. */
 const maxConcurrentHandshakes = 200;
@@ -194,6 +198,10 @@ interface RemoteStream {
 interface RelayedStream {
   to: string;
   acks: Array<() => void>;
+  /** Chunks gathered for the next bus message. */
+  outbox: Array<{ stream: 'stdout' | 'stderr'; data: string; time?: string }>;
+  outboxBytes: number;
+  flushing?: NodeJS.Immediate;
   abort: AbortController;
   handle?: StreamHandle;
 }
@@ -434,10 +442,16 @@ export class AgentGateway {
     if (!holder || !this.#bus) throw new AgentUnavailableError('the host is offline');
     const bus = this.#bus;
     const id = randomUUID();
-    const grant = new CreditGrant((credit) => {
-      if (this.#remoteStreams.has(id))
-        void bus.send(holder, { kind: 'stream.credit', id, credit }).catch(() => {});
-    }, options.window);
+    // Over the bus a windowed stream is granted by bytes (a NOTIFY per 32 short lines would be most of the
+    // traffic); the holder turns each grant into per-chunk acknowledgements to the agent.
+    const grant = new CreditGrant(
+      (credit) => {
+        if (this.#remoteStreams.has(id))
+          void bus.send(holder, { kind: 'stream.credit', id, credit }).catch(() => {});
+      },
+      options.window,
+      options.window === undefined ? streamCredit / 2 : 1000,
+    );
     this.#remoteStreams.set(id, {
       handlers,
       holder,
@@ -545,8 +559,23 @@ export class AgentGateway {
             .catch(() => {});
           return;
         }
-        const relay: RelayedStream = { to: message.from, acks: [], abort: new AbortController() };
+        const relay: RelayedStream = {
+          to: message.from,
+          acks: [],
+          outbox: [],
+          outboxBytes: 0,
+          abort: new AbortController(),
+        };
         this.#relayed.set(message.id, relay);
+        // What arrived from the agent in one turn of the event loop goes as one message, under NOTIFY's limit.
+        const flush = () => {
+          clearImmediate(relay.flushing);
+          relay.flushing = undefined;
+          if (relay.outbox.length === 0) return;
+          const chunks = relay.outbox.splice(0);
+          relay.outboxBytes = 0;
+          void bus.send(relay.to, { kind: 'stream.data', id: message.id, chunks }).catch(() => {});
+        };
         relay.handle = this.#openLocalStream(
           socket,
           message.request,
@@ -554,18 +583,15 @@ export class AgentGateway {
             onData: (chunk, ack) => {
               // Passed on at once; the agent's window (or frame credit) bounds what is on its way.
               relay.acks.push(ack);
-              void bus
-                .send(relay.to, {
-                  kind: 'stream.data',
-                  id: message.id,
-                  stream: chunk.stream,
-                  data: chunk.data.toString('base64'),
-                  ...(chunk.time ? { time: chunk.time } : {}),
-                })
-                .catch(() => {});
+              const data = chunk.data.toString('base64');
+              relay.outbox.push({ stream: chunk.stream, data, ...(chunk.time ? { time: chunk.time } : {}) });
+              relay.outboxBytes += data.length + 80;
+              if (relay.outboxBytes >= relayBatchBytes || relay.outbox.length >= 1000) flush();
+              else relay.flushing ??= setImmediate(flush);
             },
             onEnd: (error) => {
               if (!this.#relayed.delete(message.id)) return;
+              flush();
               void bus
                 .send(relay.to, { kind: 'stream.end', id: message.id, ...(error ? { error } : {}) })
                 .catch(() => {});
@@ -579,18 +605,20 @@ export class AgentGateway {
       case 'stream.data': {
         const stream = this.#remoteStreams.get(message.id);
         if (!stream) return;
-        const data = Buffer.from(message.data, 'base64');
-        let acked = false;
-        const ack = () => {
-          if (acked || !this.#remoteStreams.has(message.id)) return;
-          acked = true;
-          stream.grant.ack(data.length);
-        };
-        stream.handlers.onData(
-          { stream: message.stream, data, ...(message.time ? { time: message.time } : {}) },
-          ack,
-        );
-        if (!stream.manualAck) ack();
+        for (const chunk of message.chunks) {
+          const data = Buffer.from(chunk.data, 'base64');
+          let acked = false;
+          const ack = () => {
+            if (acked || !this.#remoteStreams.has(message.id)) return;
+            acked = true;
+            stream.grant.ack(data.length);
+          };
+          stream.handlers.onData(
+            { stream: chunk.stream, data, ...(chunk.time ? { time: chunk.time } : {}) },
+            ack,
+          );
+          if (!stream.manualAck) ack();
+        }
         return;
       }
       case 'stream.end': {
@@ -618,6 +646,7 @@ export class AgentGateway {
         const relay = this.#relayed.get(message.id);
         if (!relay) return;
         this.#relayed.delete(message.id);
+        clearImmediate(relay.flushing);
         relay.abort.abort();
         return;
       }
