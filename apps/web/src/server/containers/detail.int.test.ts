@@ -249,6 +249,39 @@ describe('container detail: inspect, state history, recreate', () => {
       .toMatchObject({ ok: true, pull: true, credentials: registry.host, newContainer: newId });
   });
 
+  it('keeps the newest 200 transitions per container; a full inventory forgets containers it no longer has', async () => {
+    const history = await import('./history');
+    const containerId = 'b'.repeat(64);
+    const other = 'c'.repeat(64);
+    const event = (id: string, n: number) => ({
+      type: 'event' as const,
+      event: {
+        Type: 'container',
+        Action: n % 2 ? 'die' : 'start',
+        Actor: { ID: id, Attributes: { name: 'bt-bounded', exitCode: String(n % 256) } },
+        time: 1_700_000_000 + n,
+        timeNano: (1_700_000_000 + n) * 1e9,
+      },
+    });
+    for (let n = 0; n < 205; n++) await history.recordStateEvent(hostId, teamId, event(containerId, n));
+    await history.recordStateEvent(hostId, teamId, event(other, 1));
+    // Not a transition: nothing recorded.
+    await history.recordStateEvent(hostId, teamId, {
+      ...event(other, 2),
+      event: { ...event(other, 2).event, Action: 'exec_start: sh' },
+    });
+    const kept = await viewer.containers.history({ teamId, hostId, containerId, limit: 200 });
+    expect(kept).toHaveLength(200);
+    expect(kept[0]).toMatchObject({ action: 'start', exitCode: null });
+    expect(kept[1]).toMatchObject({ action: 'die', exitCode: 203 });
+    expect(kept.at(-1)).toMatchObject({ action: 'die', exitCode: 5 });
+    expect(await cp.db.db().containerStateEvent.count({ where: { hostId, containerId: other } })).toBe(1);
+    await history.forgetVanished(hostId, [other]);
+    expect(await cp.db.db().containerStateEvent.count({ where: { hostId, containerId } })).toBe(0);
+    expect(await cp.db.db().containerStateEvent.count({ where: { hostId, containerId: other } })).toBe(1);
+    await history.forgetVanished(hostId, []);
+  });
+
   it('a failing pull leaves the old container running and untouched', async () => {
     // A registry nobody listens on: the pull is refused at once.
     const reference = `127.0.0.1:${await freePort()}/bt-detail/gone:1`;
