@@ -3,8 +3,9 @@
  * link and backend over a real WebSocket to the real gateway, a real PostgreSQL, and a real registry (Debian's
  * docker-registry with htpasswd auth; the team's saved credential is what lets the agent pull). Inspect through
  * the control plane is the engine's; the state history records start and die with the exit code, newest first,
- * keeps the newest 200 per container and forgets what a full inventory no longer holds; recreate picks up a newer image pushed under the same tag and keeps the container's settings and data; a
- * failing pull leaves the old container running and untouched.
+ * keeps the newest 200 per container and forgets what a full inventory no longer holds; recreate picks up a
+ * newer image pushed under the same tag and keeps the container's settings and data; a failing pull leaves the
+ * old container running and untouched.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
