@@ -4,7 +4,8 @@
  * starts it (production build, its own PostgreSQL here). Prints:
  *   - the instance's resident memory per connected agent (RSS after all are online minus RSS before, / N);
  *   - how long a container's state change takes to show in the fleet-wide containers list the pages read
- *     (the agent's delta → tRPC `containers.list` over HTTP with a real session), p50/p99;
+ *     (the agent's delta → tRPC `containers.list` over HTTP with a real session), p50/p99; and the same as an
+ *     open page sees it (the team's /api/fleet/events stream, then one refetch per event), p50/p99;
  *   - log-line latency agent → browser: a line written by a simulated container, read from `/api/logs`
  *     (server-sent events, as the Logs panel reads them), p50/p99.
  * Targets (issue #8): 10,000 agents under 1.5 GiB RSS; change reflected p99 < 1 s; log line p50 < 200 ms.
@@ -244,6 +245,58 @@ async function main(): Promise<void> {
       reflections.push(performance.now() - t0);
     }
 
+    // As an open page sees it: the team's live change stream, then one refetch of the list per event.
+    const pushAbort = new AbortController();
+    const pushStream = await fetch(`${stack.url}/api/fleet/events?teamId=${team.id}`, {
+      headers: { cookie },
+      signal: pushAbort.signal,
+    });
+    if (!pushStream.ok || !pushStream.body) throw new Error(`fleet events: ${pushStream.status}`);
+    const pushReader = pushStream.body.getReader();
+    let eventsSeen = 0;
+    let onEvent: (() => void) | undefined;
+    const pushReading = (async () => {
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { value, done } = await pushReader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        eventsSeen += decoder.decode(value, { stream: true }).split('event: change').length - 1;
+        onEvent?.();
+      }
+    })();
+    const nextEvent = (after: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no fleet change event in 30 s')), 30_000);
+        onEvent = () => {
+          if (eventsSeen <= after) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        onEvent();
+      });
+    const pushed: number[] = [];
+    for (let n = 0; n < changeCount; n++) {
+      // Apart by more than the stream's coalescing window, as changes a person watches are.
+      await new Promise((r) => setTimeout(r, 250));
+      const host = hosts[Math.floor(Math.random() * hosts.length)] as SimulatedHost;
+      let seen = eventsSeen;
+      const t0 = performance.now();
+      const state = host.flip();
+      for (;;) {
+        await nextEvent(seen);
+        seen = eventsSeen;
+        const page = (await trpcGet('containers.list', {
+          teamId: team.id,
+          search: host.container.name,
+          pageSize: 5,
+        })) as { rows: Array<{ name: string; state: string }> };
+        if (page.rows.find((r) => r.name === host.container.name)?.state === state) break;
+      }
+      pushed.push(performance.now() - t0);
+    }
+    pushAbort.abort();
+    await pushReading;
+
     const logHost = hosts[0] as SimulatedHost;
     const abort = new AbortController();
     const sse = await fetch(
@@ -287,6 +340,9 @@ async function main(): Promise<void> {
     );
     console.info(
       `state change → containers list: p50 ${percentile(reflections, 50).toFixed(0)} ms, p99 ${percentile(reflections, 99).toFixed(0)} ms over ${reflections.length} changes (target p99 < 1000 ms)`,
+    );
+    console.info(
+      `state change → live push event + one refetch (an open page): p50 ${percentile(pushed, 50).toFixed(0)} ms, p99 ${percentile(pushed, 99).toFixed(0)} ms over ${pushed.length} changes (target p99 < 1000 ms)`,
     );
     console.info(
       `log line agent → browser (SSE): p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms over ${latencies.length} lines (target p50 < 200 ms)`,
