@@ -17,6 +17,7 @@ import { loadBusybox, testNetworkOptions } from '@berth/engine/testing/index';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayInstance, startGatewayInstance } from '../agents/testing';
+import { AgentPeer, agentKeys } from '../hosts/agent-peer';
 import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 
 interface Event {
@@ -216,5 +217,94 @@ describe('live logs with flow control', () => {
     expect(switches).toBeGreaterThan(20);
     for (const l of lines) expect(l.stream).toBe(l.text.includes(' err ') ? 'stderr' : 'stdout');
     await expect.poll(() => link.streamStats().length, { timeout: 10_000 }).toBe(0);
+  });
+
+  it('a protocol 1 agent (frame credit, no window) is admitted and given credit only as the reader takes lines', async () => {
+    const prisma = cp.db.db();
+    const { privateKey, publicKey } = agentKeys();
+    const old = await prisma.host.create({ data: { teamId, name: 'bt-logs-v1', publicKey } });
+    const peer = await AgentPeer.open(`${a.url.replace('http', 'ws')}/api/agent/ws`);
+    try {
+      expect(await peer.authenticate(old.id, privateKey, 1)).toMatchObject({
+        type: 'welcome',
+        updateAvailable: true,
+      });
+      const containerId = 'e'.repeat(64);
+      const facts = {
+        hostname: 'bt-v1',
+        os: 'Linux',
+        kernel: '6',
+        arch: 'x64',
+        cpus: 1,
+        memoryBytes: 1,
+        runtimes: {},
+        agentVersion: 'old',
+      };
+      peer.send({
+        type: 'inventory',
+        inventory: {
+          facts,
+          containers: [
+            {
+              id: containerId,
+              name: 'bt-v1-app',
+              image: 'busybox',
+              imageId: 'sha256:x',
+              command: 'sh',
+              state: 'running',
+              status: 'Up',
+              created: 1,
+              labels: {},
+              ports: [],
+              networks: [],
+            },
+          ],
+          images: [],
+          volumes: [],
+          networks: [],
+        },
+      });
+      await expect
+        .poll(() => prisma.hostContainer.count({ where: { hostId: old.id, containerId } }), {
+          timeout: 10_000,
+        })
+        .toBe(1);
+      const closed = new AbortController();
+      const stream = await logs.containerLogStream(
+        input(`hostId=${old.id}&containerId=${containerId}&tail=0`),
+        closed.signal,
+        a.gateway,
+      );
+      const open = await peer.next('stream.open');
+      expect(open.credit).toBe(64);
+      // As a version 1 agent: 64 frames (4 KiB lines, 256 KiB in all), then nothing until credit comes.
+      const line = `${'x'.repeat(4095)}\n`;
+      for (let seq = 0; seq < 64; seq++)
+        peer.send({
+          type: 'stream.data',
+          streamId: open.streamId,
+          seq,
+          stream: 'stdout',
+          data: Buffer.from(line).toString('base64'),
+          time: `2026-11-23T10:00:00.${String(seq).padStart(9, '0')}Z`,
+        });
+      const granted = () =>
+        peer.frames
+          .filter((f) => f.type === 'stream.credit' && f.streamId === open.streamId)
+          .reduce((sum, f) => sum + (f.type === 'stream.credit' ? f.credit : 0), 0);
+      // Nobody reads the response: only what its small buffer took is acknowledged.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(granted()).toBeGreaterThan(0);
+      expect(granted()).toBeLessThan(32);
+      const events = eventReader(stream);
+      let lines = 0;
+      while (lines < 64) for (const e of (await events.next()) ?? []) if (e.name === 'line') lines++;
+      await expect.poll(granted, { timeout: 5000 }).toBe(64);
+      closed.abort();
+      await events.reader.cancel().catch(() => {});
+      expect((await peer.next('stream.close')).streamId).toBe(open.streamId);
+    } finally {
+      peer.close();
+    }
   });
 });

@@ -82,16 +82,25 @@ export class AgentPeer {
     }
   }
 
-  /** hello → challenge → auth; resolves with the frame that answered (welcome or refused). */
-  async authenticate(hostId: string, privateKey: KeyObject): Promise<ServerFrame> {
-    this.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: 'bt', hostId });
+  /**
+   * hello → challenge → auth; resolves with the frame that answered (welcome or refused). `protocolVersion`
+   * lets a test be an older agent.
+   */
+  async authenticate(
+    hostId: string,
+    privateKey: KeyObject,
+    protocolVersion = PROTOCOL_VERSION,
+  ): Promise<ServerFrame> {
+    this.send({ type: 'hello', protocolVersion, agentVersion: 'bt', hostId });
     for (;;) {
       const frame = await this.#any();
       if (frame.type === 'refused' || frame.type === 'welcome') return frame;
       if (frame.type === 'challenge')
         this.send({
           type: 'auth',
-          signature: sign(null, challengePayload(frame.nonce, hostId), privateKey).toString('base64'),
+          signature: sign(null, challengePayload(frame.nonce, hostId, protocolVersion), privateKey).toString(
+            'base64',
+          ),
         });
     }
   }
