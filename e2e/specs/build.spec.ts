@@ -71,7 +71,7 @@ test('an operator builds an image from the page, follows its steps, sees it list
     [
       `FROM ${base}`,
       'COPY greeting.txt /greeting.txt',
-      'RUN echo "the RUN step says hi" && wc -c < /greeting.txt',
+      'RUN echo "the RUN step says hi" && sleep 3 && wc -c < /greeting.txt',
       'CMD ["cat", "/greeting.txt"]',
     ].join('\n'),
     'bt-e2e/built:1 bt-e2e/built:extra',
@@ -84,7 +84,12 @@ test('an operator builds an image from the page, follows its steps, sees it list
   await page.waitForSelector('[data-testid=context-summary]:has-text("1 file(s)")');
   await page.click('[data-testid=build-form] button[type=submit]');
 
-  await page.waitForSelector('[data-testid=build-step-1]', { timeout: 60_000 });
+  // Live: the RUN's first line shows while it still runs.
+  await page.waitForSelector('[data-testid=build-output-3]:has-text("the RUN step says hi")', {
+    timeout: 60_000,
+  });
+  assert.equal(await page.textContent('[data-testid=build-state]'), 'running');
+  assert.match((await page.textContent('[data-testid=build-step-3]')) ?? '', /Step 3\/4 : RUN .*built/);
   await page.waitForSelector('[data-testid=build-state]:has-text("succeeded")', { timeout: 120_000 });
   assert.match((await page.textContent('[data-testid=build-step-1]')) ?? '', /Step 1\/4 : FROM /);
   assert.match(
