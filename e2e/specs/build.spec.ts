@@ -9,7 +9,8 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
+import { gzipSync } from 'node:zlib';
+import { pushBusybox, type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
 import type { Browser, Page } from 'playwright-core';
 import { docker, type EnrolledAgent, enrolAgentFromPage, launchChromium } from './harness';
 import { type Stack, startStack } from './stack';
@@ -113,6 +114,27 @@ test('an operator builds an image from the page, follows its steps, sees it list
   const run = await docker(socket, ['run', '--rm', '--network', 'none', 'bt-e2e/built:1'], agentHome);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout, 'hello from the browser\n');
+
+  // A context given as a .tar.gz archive goes to the agent as it is.
+  await startBuild(
+    page,
+    `FROM ${base}\nCOPY data/ /data/\nCMD ["cat", "/data/note.txt"]\n`,
+    'bt-e2e/archive:1',
+  );
+  await page.setInputFiles('input[name=archive]', {
+    name: 'context.tar.gz',
+    mimeType: 'application/gzip',
+    buffer: gzipSync(await tarBytes([{ path: 'data/note.txt', content: 'from an archive\n' }])),
+  });
+  await page.waitForSelector('[data-testid=context-summary]:has-text("context.tar.gz")');
+  await page.click('[data-testid=build-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=build-state]:has-text("succeeded")', { timeout: 120_000 });
+  const fromArchive = await docker(
+    socket,
+    ['run', '--rm', '--network', 'none', 'bt-e2e/archive:1'],
+    agentHome,
+  );
+  assert.equal(fromArchive.stdout, 'from an archive\n', fromArchive.stderr);
 
   // A RUN that fails: its output and exit code on the page, and no tag on the host.
   await startBuild(page, `FROM ${base}\nRUN echo "about to fail" && exit 5\n`, 'bt-e2e/failed:1');
