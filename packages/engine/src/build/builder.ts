@@ -7,7 +7,7 @@
  * rebuild reuses it. Built layers go into the image store as content blobs plus ready snapshots.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveInRoot } from '../containers/archive';
@@ -237,6 +237,7 @@ export class Builder {
       const path = join(this.#cacheDir, name);
       const parsed = stateSchema.safeParse(JSON.parse(await readFile(path, 'utf8').catch(() => 'null')));
       await rm(path, { force: true });
+      await rm(join(this.#cacheDir, `${name.slice(0, -5)}.uses`), { force: true });
       deleted.push(`sha256:${name.slice(0, -5)}`);
       if (!parsed.success) continue;
       const chains = chainIds(parsed.data.config.rootfs.diff_ids);
@@ -277,9 +278,14 @@ export class Builder {
     for (const name of await readdir(this.#cacheDir).catch(() => [] as string[])) {
       if (!name.endsWith('.json')) continue;
       const path = join(this.#cacheDir, name);
-      const [text, info] = await Promise.all([
+      const usesPath = join(this.#cacheDir, `${name.slice(0, -5)}.uses`);
+      const [text, info, uses] = await Promise.all([
         readFile(path, 'utf8').catch(() => undefined),
         stat(path).catch(() => undefined),
+        stat(usesPath).then(
+          async (u) => ({ at: u.mtime, count: Number(await readFile(usesPath, 'utf8')) || 0 }),
+          () => undefined,
+        ),
       ]);
       if (text === undefined || !info) continue; // pruned meanwhile
       let parsed: ReturnType<typeof stateSchema.safeParse>;
@@ -304,8 +310,9 @@ export class Builder {
         Shared: shared,
         Size: size,
         CreatedAt: info.mtime.toISOString(),
-        LastUsedAt: info.atime > info.mtime ? info.atime.toISOString() : null,
-        UsageCount: 0,
+        LastUsedAt: (uses?.at ?? info.mtime).toISOString(),
+        // Made once, then each cache hit.
+        UsageCount: 1 + (uses?.count ?? 0),
       });
     }
     return out.sort((a, b) => a.CreatedAt.localeCompare(b.CreatedAt));
@@ -350,12 +357,10 @@ export class Builder {
       if (!(await this.#images.content.has(layer.digest))) return undefined;
       if (!(await exists(this.#images.snapshotDir(chains[i] as string)))) return undefined;
     }
-    // Its access time is when it was last used (`docker system df -v`); mounts with noatime need this.
-    const path = join(this.#cacheDir, `${key}.json`);
-    await stat(path).then(
-      (info) => utimes(path, new Date(), info.mtime),
-      () => undefined,
-    );
+    // Last use and count for `docker system df -v`, beside the entry (atime alone is lost on noatime mounts).
+    const uses = join(this.#cacheDir, `${key}.uses`);
+    const count = Number(await readFile(uses, 'utf8').catch(() => '0')) || 0;
+    await writeFile(uses, String(count + 1)).catch(() => undefined);
     // The stored bytes, not zod's copy: its key order differs, and the config digest is of the bytes.
     return raw as State;
   }

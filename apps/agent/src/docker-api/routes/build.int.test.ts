@@ -181,6 +181,8 @@ describe('docker api: docker build through the socket', () => {
         'FROM busybox\nRUN head -c 4096 /dev/zero > /cached\nENV BT=df\n',
       );
       expect((await dockerBuild(t, ['build', '-q', '-t', 'bt-api/df', dir])).code).toBe(0);
+      // Built, then used once more from the cache.
+      expect((await dockerBuild(t, ['build', '-q', '-t', 'bt-api/df', dir])).code).toBe(0);
       const df = await t.docker(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}']);
       expect(df.code, df.stderr).toBe(0);
       const count = Number(/^Build Cache (\d+)$/m.exec(df.stdout)?.[1]);
@@ -199,10 +201,12 @@ describe('docker api: docker build through the socket', () => {
         req.on('error', reject);
         req.end();
       });
-      const entries = (JSON.parse(api) as { BuildCache: Array<{ Description: string; Shared: boolean }> })
-        .BuildCache;
+      const entries = (
+        JSON.parse(api) as { BuildCache: Array<{ Description: string; Shared: boolean; UsageCount: number }> }
+      ).BuildCache;
       expect(entries.find((e) => e.Description.includes('head -c 4096 /dev/zero > /cached'))).toMatchObject({
         Shared: true,
+        UsageCount: 2,
       });
 
       const prune = await t.docker(['builder', 'prune', '-f']);
