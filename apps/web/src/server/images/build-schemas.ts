@@ -10,7 +10,8 @@ const tag = z
   .trim()
   .min(1)
   .max(255)
-  .regex(/^[a-z0-9][a-z0-9._:/-]*$/, 'a tag such as app:1 or registry.example:5000/team/app:2 (lower case)');
+  // The agent parses it exactly (lower-case repository, tag of letters, digits, _ . -).
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._:/-]*$/, 'a tag such as app:1 or registry.example:5000/team/app:2');
 
 /** Where an uploaded context goes: POST /api/images/build-context?teamId&hostId with the tar as the body. */
 export const buildContextQuery = z.object({ teamId: z.uuid(), hostId: z.uuid() });
