@@ -114,6 +114,45 @@ function wanted(entry: LogEntry, options: LogReadOptions): boolean {
 
 /** The most one follow step reads from the log file. */
 const followReadBytes = 1024 * 1024;
+/** Block size of the backwards scan that finds where the last N lines start. */
+const tailBlockBytes = 64 * 1024;
+
+/** Whether a k8s-file record (`time stream tag text`) ends a line (tag F), not a part of one (tag P). */
+function endsLine(record: Buffer): boolean {
+  const first = record.indexOf(0x20);
+  const second = first < 0 ? -1 : record.indexOf(0x20, first + 1);
+  return second >= 0 && record[second + 1] === 0x46;
+}
+
+/**
+ * Where the last `tail` lines of a log file start: just after the line end (F record) before them, found by
+ * reading backwards a block at a time, so `--tail 200` of a gigabyte log reads kilobytes, not the file. 0 when
+ * the file holds no more than `tail` lines.
+ */
+export function tailOffset(fd: number, size: number, tail: number): number {
+  let full = 0;
+  let pending = Buffer.alloc(0);
+  let pendingStart = size;
+  while (pendingStart > 0) {
+    const start = Math.max(0, pendingStart - tailBlockBytes);
+    pending = Buffer.concat([readFrom(fd, start, pendingStart), pending]);
+    pendingStart = start;
+    // `pending` ends with records not yet looked at; each ends with a newline and starts after the newline
+    // before it (or at the file's start).
+    let cursor = pending.length;
+    for (;;) {
+      const end = pending.lastIndexOf(0x0a, cursor - 1);
+      if (end < 0) break;
+      const before = end === 0 ? -1 : pending.lastIndexOf(0x0a, end - 1);
+      if (before < 0 && pendingStart > 0) break;
+      if (endsLine(pending.subarray(before + 1, end)) && ++full > tail) return pendingStart + end + 1;
+      cursor = before + 1;
+      if (before < 0) break;
+    }
+    pending = pending.subarray(0, cursor);
+  }
+  return 0;
+}
 
 /**
  * Reads the log; with `follow`, keeps reading new records (checked on change and every 50 ms) until
@@ -136,8 +175,20 @@ export async function* readLogs(
   try {
     if (options.startOffset === undefined) {
       fd ??= openIfExists(path);
+      const size = fd === undefined ? 0 : fstatSync(fd).size;
+      // Only the last lines are wanted and no filter could skip some: start where they start in the live file
+      // (older files are read only when it holds fewer).
+      const from =
+        fd !== undefined &&
+        options.tail !== undefined &&
+        options.stdout &&
+        options.stderr &&
+        options.since === undefined &&
+        options.until === undefined
+          ? tailOffset(fd, size, options.tail)
+          : 0;
       let entries: LogEntry[] = [];
-      for (const rotated of rotatedFiles(path)) {
+      for (const rotated of from > 0 ? [] : rotatedFiles(path)) {
         const old = openIfExists(rotated);
         if (old === undefined) continue;
         try {
@@ -148,12 +199,12 @@ export async function* readLogs(
           closeSync(old);
         }
       }
-      const initial = fd === undefined ? Buffer.alloc(0) : readFrom(fd, 0, fstatSync(fd).size);
+      const initial = fd === undefined ? Buffer.alloc(0) : readFrom(fd, from, size);
       entries.push(...parser.push(initial).filter((e) => wanted(e, options)));
       if (!options.follow) entries.push(...parser.flush().filter((e) => wanted(e, options)));
       if (options.tail !== undefined) entries = options.tail === 0 ? [] : entries.slice(-options.tail);
       for (const entry of entries) yield entry;
-      offset = initial.length;
+      offset = from + initial.length;
     }
     if (!options.follow) return;
     let wake: (() => void) | undefined;
