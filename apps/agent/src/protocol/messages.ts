@@ -175,6 +175,20 @@ export const commandSchema = z.discriminatedUnion('kind', [
 ]);
 export type Command = z.infer<typeof commandSchema>;
 
+/**
+ * The protocol version that brought each command newer than version 1: an older agent would drop it as a
+ * malformed frame, so the server refuses to send it one.
+ */
+const commandSince: Partial<Record<Command['kind'], number>> = {
+  'container.recreate': 2,
+  'build.context': 2,
+  'image.build': 2,
+};
+
+export function commandSupported(kind: Command['kind'], agentProtocolVersion: number): boolean {
+  return agentProtocolVersion >= (commandSince[kind] ?? 1);
+}
+
 export const streamRequestSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('logs'),

@@ -11,6 +11,7 @@ import {
   agentFrameSchema,
   type Command,
   challengePayload,
+  commandSupported,
   type Inventory,
   inventorySchema,
   KEEPALIVE,
@@ -214,6 +215,8 @@ export interface StreamHandle {
 
 export class AgentGateway {
   readonly #live = new Map<string, WebSocket>();
+  /** The protocol version each connected agent speaks, for the commands an older one lacks. */
+  readonly #protocolOf = new WeakMap<WebSocket, number>();
   readonly #pending = new Map<string, Pending>();
   readonly #streams = new Map<string, OpenStream>();
   #bus: InstanceBus | undefined;
@@ -403,6 +406,14 @@ export class AgentGateway {
     requestId: string,
     onProgress?: ProgressListener,
   ): Promise<unknown> {
+    const version = this.#protocolOf.get(socket) ?? PROTOCOL_VERSION;
+    if (!commandSupported(command.kind, version))
+      return Promise.reject(
+        new AgentCommandError(
+          'agent_outdated',
+          `the agent on this host (protocol ${version}) is too old for ${command.kind}; update it from the host's page`,
+        ),
+      );
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
@@ -809,6 +820,7 @@ export class AgentGateway {
       }
       this.#live.get(host.id)?.close(4000, 'replaced by a newer connection');
       this.#live.set(host.id, socket);
+      this.#protocolOf.set(socket, phase.protocolVersion);
       await db().host.update({
         where: { id: host.id },
         data: {

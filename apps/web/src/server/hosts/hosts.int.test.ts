@@ -123,6 +123,38 @@ describe('hosts', () => {
     expect(audit.map((a) => a.action).sort()).toEqual(['host.labels', 'host.rename']);
   });
 
+  it('an agent of an older protocol is not sent a command it lacks: refused at once, older commands reach it', async () => {
+    const prisma = cp.db.db();
+    const gateway = await startGatewayServer();
+    const { gateway: agents, AgentCommandError } = await import('../agents/gateway');
+    const team = await seedTeam(prisma);
+    const keys = agentKeys();
+    const host = await seedHost(prisma, team.id, { name: 'elder', publicKey: keys.publicKey });
+    try {
+      const peer = await AgentPeer.open(gateway.url);
+      expect(await peer.authenticate(host.id, keys.privateKey, 1)).toMatchObject({
+        type: 'welcome',
+        updateAvailable: true,
+      });
+      const containerId = 'c'.repeat(64);
+      const refused = await agents()
+        .request(host.id, { kind: 'container.recreate', containerId, pull: false }, 60_000)
+        .catch((error: Error) => error);
+      expect(refused).toBeInstanceOf(AgentCommandError);
+      expect(refused).toMatchObject({ code: 'agent_outdated', message: expect.stringMatching(/too old/) });
+      expect(peer.frames.some((f) => f.type === 'request')).toBe(false);
+
+      const answered = agents().request(host.id, { kind: 'container.start', containerId }, 10_000);
+      const request = await peer.next('request');
+      expect(request.command).toEqual({ kind: 'container.start', containerId });
+      peer.send({ type: 'result', requestId: request.requestId, ok: true, result: null });
+      await expect(answered).resolves.toBeNull();
+      peer.close();
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('revoking a host closes its agent connection and refuses it from then on', async () => {
     const prisma = cp.db.db();
     const gateway = await startGatewayServer();
