@@ -369,6 +369,49 @@ describe('containers on runc + conmon', () => {
     expect(engine.containers.inspect(long.Id).State.ExitCode).toBe(137);
   });
 
+  it('after a machine restart (containers and their monitors gone without an exit code) applies restart policies', async () => {
+    const policies = ['no', 'always', 'unless-stopped', 'on-failure'] as const;
+    const ids: Record<string, string> = {};
+    for (const policy of policies) {
+      const { Id } = await engine.containers.create({
+        Image: 'busybox',
+        Cmd: ['sleep', '1000'],
+        HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: policy } },
+      });
+      created.push(Id);
+      ids[policy] = Id;
+      await engine.containers.start(Id);
+    }
+    const oldPids = Object.fromEntries(
+      policies.map((p) => [p, engine.containers.inspect(ids[p] as string).State.Pid]),
+    );
+    await engine.close();
+    // What a power cut leaves: no process, no exit file, runc's state on disk naming dead pids.
+    for (const policy of policies) {
+      const dir = join(root, 'containers', ids[policy] as string);
+      const conmon = Number(await readFile(join(dir, 'conmon.pid'), 'utf8'));
+      process.kill(conmon, 'SIGKILL');
+      process.kill(oldPids[policy] as number, 'SIGKILL');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    engine = await Engine.open({ dataRoot: root, ...network });
+    engine.events.on((e) => events.push(e));
+    expect(engine.containers.inspect(ids.no as string).State).toMatchObject({
+      Running: false,
+      Status: 'exited',
+      ExitCode: 255,
+    });
+    for (const policy of ['always', 'unless-stopped', 'on-failure'] as const) {
+      await expect
+        .poll(() => engine.containers.inspect(ids[policy] as string).State.Running, { timeout: 10_000 })
+        .toBe(true);
+      const { Pid } = engine.containers.inspect(ids[policy] as string).State;
+      expect(Pid).not.toBe(oldPids[policy]);
+      expect(processAlive(Pid)).toBe(true);
+    }
+    for (const policy of policies) await engine.containers.remove(ids[policy] as string, { force: true });
+  });
+
   it('repairs what an agent killed mid-operation left (state edited on disk to inject the crash)', async () => {
     // Killed inside create: a container directory without its record.
     const orphan = join(root, 'containers', 'a'.repeat(64));
