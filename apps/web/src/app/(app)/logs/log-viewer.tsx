@@ -174,19 +174,21 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
         const { value, done } = await reader.read();
         if (done) break;
         text += decoder.decode(value, { stream: true });
+        // One cut per read, not per event: a read holds hundreds of lines when a container writes fast.
+        let start = 0;
         let end = text.indexOf('\n\n');
         while (end >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
           let name = 'message';
           let data = '';
-          for (const field of block.split('\n')) {
+          for (const field of text.slice(start, end).split('\n')) {
             if (field.startsWith('event: ')) name = field.slice(7);
             else if (field.startsWith('data: ')) data += field.slice(6);
           }
           if (data) take(name, data);
-          end = text.indexOf('\n\n');
+          start = end + 2;
+          end = text.indexOf('\n\n', start);
         }
+        text = text.slice(start);
       }
     })().catch((error: unknown) => {
       if (abort.signal.aborted) return;
