@@ -71,6 +71,10 @@ export interface LogViewerProps {
   height?: string;
   /** File name (without .log) for downloads. */
   downloadName?: string;
+  /** Told which containers the stream covers (names and hosts), once it opened. */
+  onSources?: (
+    sources: Array<{ hostId: string; hostName: string; containerId: string; name: string }>,
+  ) => void;
 }
 
 function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
@@ -92,6 +96,8 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
   const [filterText, setFilterText] = useState('');
   const [regex, setRegex] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
+  const onSources = useRef(props.onSources);
+  onSources.current = props.onSources;
   const follow = useRef(true);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewport, setViewport] = useState(600);
@@ -137,6 +143,7 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
         else flushTimer.current ??= setTimeout(flush, flushMs);
       } else if (name === 'sources') {
         setSources(parsed as unknown as Source[]);
+        onSources.current?.(parsed as unknown as Source[]);
         setStatus({ kind: 'live' });
       } else if (name === 'source-end') {
         const index = Number(parsed.s ?? 0);
@@ -320,8 +327,8 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
       <div className="mt-2 rounded bg-slate-900 font-mono text-xs text-slate-100">
         {buffer.dropped > 0 ? (
           <p className="border-b border-slate-700 px-3 py-1 text-slate-400" data-testid="log-dropped">
-            {buffer.dropped.toLocaleString()} older lines dropped (only the newest {capacity.toLocaleString()}{' '}
-            are kept; download keeps what is loaded).
+            {buffer.dropped.toLocaleString()} older lines dropped: only the newest {capacity.toLocaleString()}{' '}
+            are kept (and downloaded).
           </p>
         ) : null}
         <div

@@ -1,17 +1,21 @@
 'use client';
 
 import Link from 'next/link';
+import { useState } from 'react';
 import { useCurrentTeam } from '../team-context';
 import { type LogTarget, LogViewer } from './log-viewer';
 
 export function LogsView(props: { targets: LogTarget[]; labels: string[]; tail: number }) {
   const { me, team } = useCurrentTeam();
+  const [names, setNames] = useState<string[]>([]);
   const what =
     props.labels.length > 0
-      ? `containers labelled ${props.labels.join(', ')}`
-      : props.targets.length > 1
-        ? `${props.targets.length} containers`
-        : 'container';
+      ? `the containers labelled ${props.labels.join(', ')}`
+      : names.length > 0
+        ? names.join(', ')
+        : props.targets.length > 1
+          ? `${props.targets.length} containers`
+          : 'one container';
   return (
     <section>
       <h1 className="text-xl font-semibold">Logs</h1>
@@ -30,7 +34,13 @@ export function LogsView(props: { targets: LogTarget[]; labels: string[]; tail: 
           page (Logs on a row, or Logs of the selected ones or of a label filter).
         </p>
       ) : team ? (
-        <LogViewer teamId={team.teamId} targets={props.targets} labels={props.labels} tail={props.tail} />
+        <LogViewer
+          teamId={team.teamId}
+          targets={props.targets}
+          labels={props.labels}
+          tail={props.tail}
+          onSources={(sources) => setNames(sources.map((s) => `${s.name} on ${s.hostName}`))}
+        />
       ) : (
         <p className="mt-4 text-slate-500">{me.isLoading ? 'Loading…' : 'You are not in a team.'}</p>
       )}
