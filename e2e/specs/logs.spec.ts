@@ -5,7 +5,8 @@
  * two containers' lines.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -60,6 +61,22 @@ async function newest(page: Page, prefix: string): Promise<number> {
     if (match) best = Math.max(best, Number(match[1]));
   }
   return best;
+}
+
+/** Descriptors the agent holds open on these files: a log follower holds one on its container's log. */
+async function agentFilesOpen(home: string, paths: string[]): Promise<number> {
+  // tsx runs the agent in a child of its own process; both carry the arguments.
+  const pids = execFileSync('pgrep', ['-f', '--', `--data-root ${join(home, 'data')}`])
+    .toString()
+    .trim()
+    .split('\n');
+  let open = 0;
+  for (const pid of pids)
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      if (target && paths.includes(target)) open++;
+    }
+  return open;
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -175,5 +192,23 @@ test('live logs: fresh lines, stderr marked, filter, pause and resume, download,
   const sources = await page.locator('[data-testid=log-source]').allTextContents();
   assert.ok(sources.some((s) => s.startsWith(names[0] as string)));
   assert.ok(sources.some((s) => s.startsWith(names[1] as string)));
+
+  // Closing the page ends the streams on the agent: its log followers let go of the containers' logs.
+  const logPaths: string[] = [];
+  for (const name of names)
+    logPaths.push((await docker(socket, ['inspect', '-f', '{{.LogPath}}', name])).stdout.trim());
+  assert.ok(
+    logPaths.every((p) => p.startsWith('/')),
+    `${logPaths}`,
+  );
+  assert.equal(
+    await agentFilesOpen(agentHome, logPaths),
+    2,
+    'one follower per container while the page is open',
+  );
   await page.close();
+  await until(
+    'the agent to close its followers',
+    async () => (await agentFilesOpen(agentHome, logPaths)) === 0,
+  );
 });
