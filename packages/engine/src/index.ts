@@ -17,6 +17,7 @@ export {
   recreateContainer,
 } from './containers/recreate';
 export type { Change } from './containers/rootfs';
+export type { ContainerStats } from './containers/stats';
 export type {
   ContainerInspect,
   ContainerStore,

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ContainerStats } from '@berth/engine';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestAgent, type TestAgent } from './testing';
@@ -511,6 +513,74 @@ describe('docker api: containers through the docker CLI', () => {
     const prune = await t.docker(['container', 'prune', '-f']);
     expect(prune.code).toBe(0);
     expect((await t.docker(['ps', '-aq', '--filter', 'status=exited'])).stdout).toBe('');
+  });
+
+  it('stats: the CLI shows CPU, memory against the limit, pids and network; the API streams a sample a second', async () => {
+    const started = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-stats',
+      '--memory',
+      '64m',
+      '--pids-limit',
+      '20',
+      'busybox',
+      'sh',
+      '-c',
+      'while :; do :; done',
+    ]);
+    expect(started.code).toBe(0);
+    const id = started.stdout.trim();
+    try {
+      const cli = await t.docker(['stats', '--no-stream', '--format', '{{json .}}', 'bt-stats']);
+      expect(cli.code).toBe(0);
+      const row = JSON.parse(cli.stdout) as Record<string, string>;
+      expect(row.Name).toBe('bt-stats');
+      // A shell spinning on one core of two.
+      expect(Number.parseFloat(row.CPUPerc ?? '')).toBeGreaterThan(20);
+      expect(row.MemUsage).toMatch(/ \/ 64MiB$/);
+      expect(row.PIDs).toBe('1');
+      expect(row.NetIO).toMatch(/^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B$/);
+
+      const lines = await new Promise<string[]>((resolve, reject) => {
+        const got: string[] = [];
+        let buffered = '';
+        const req = request({ socketPath: t.socket, path: `/v1.41/containers/${id}/stats` }, (res) => {
+          res.setEncoding('utf8').on('data', (chunk: string) => {
+            buffered += chunk;
+            for (let at = buffered.indexOf('\n'); at >= 0; at = buffered.indexOf('\n')) {
+              got.push(buffered.slice(0, at));
+              buffered = buffered.slice(at + 1);
+            }
+            if (got.length >= 2) {
+              req.destroy();
+              resolve(got);
+            }
+          });
+        });
+        req.on('error', (error) => (got.length >= 2 ? undefined : reject(error)));
+        req.end();
+      });
+      const [first, second] = lines.map((line) => JSON.parse(line) as ContainerStats) as [
+        ContainerStats,
+        ContainerStats,
+      ];
+      expect(second.precpu_stats.cpu_usage.total_usage).toBe(first.cpu_stats.cpu_usage.total_usage);
+      expect(second.cpu_stats.cpu_usage.total_usage).toBeGreaterThan(first.cpu_stats.cpu_usage.total_usage);
+      expect(Date.parse(second.read) - Date.parse(second.preread)).toBeGreaterThanOrEqual(900);
+      expect(second.pids_stats).toEqual({ current: 1, limit: 20 });
+      expect(second.memory_stats.limit).toBe(64 * 1024 * 1024);
+
+      await t.docker(['stop', '-t', '0', 'bt-stats']);
+      const stopped = JSON.parse(
+        (await t.raw('GET', `/v1.41/containers/${id}/stats?stream=false&one-shot=true`)).body,
+      );
+      expect(stopped).toMatchObject({ read: '0001-01-01T00:00:00Z', memory_stats: {}, pids_stats: {} });
+      expect((await t.raw('GET', '/v1.41/containers/bt-no-such/stats?stream=false')).status).toBe(404);
+    } finally {
+      await t.docker(['rm', '-f', 'bt-stats']);
+    }
   });
 });
 

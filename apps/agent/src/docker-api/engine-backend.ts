@@ -20,6 +20,7 @@ export function containerBackend(containers: ContainerStore): ContainerBackend {
     wait: (id, condition, signal) => containers.wait(id, condition, signal),
     rename: (id, name) => containers.rename(id, name),
     top: (id, psArgs) => containers.top(id, psArgs),
+    stats: (id) => containers.stats(id),
     changes: (id) => containers.changes(id),
     logs: (id, options, signal) => containers.logs(id, options, signal),
     attach: async (id, options, signal) => {

@@ -13,6 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { EngineError } from '../errors';
 import { attachOutputStreams, attachStdinWriter, connectAttachSocket } from './attach';
+import { type RuncStats, runcStatsSchema } from './stats';
 
 export interface RuntimeCreateOptions {
   id: string;
@@ -206,6 +207,15 @@ export class OciRuntime {
     // conmon's exit command may have removed the whole state already, when the process was quick.
     await unlink(fifo).catch(() => {});
     if (!received) throw new EngineError('failed', 'cannot start the container: its init process is gone');
+  }
+
+  /** One sample of the container's cgroup counters, as runc reads them for either cgroup version. */
+  async stats(id: string): Promise<RuncStats> {
+    const out = await run(this.runc, this.#runcArgs('events', '--stats', id));
+    const parsed = runcStatsSchema.safeParse(JSON.parse(out));
+    if (!parsed.success)
+      throw new EngineError('failed', `runc events gave no stats: ${parsed.error.message}`);
+    return parsed.data;
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {

@@ -53,6 +53,7 @@ import {
 import type { OciRuntime } from './runtime';
 import { defaultSeccomp, parseSecurityOpt } from './security';
 import { buildSpec, effectiveCapabilities, type OciMount } from './spec';
+import { type ContainerStats, emptyStats, hostCpu, parseNetDev, statsFromRunc } from './stats';
 import { type ResolvedUser, resolveUserInRootfs } from './user';
 
 const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -1504,6 +1505,33 @@ export class ContainerStore implements AsyncDisposable {
     const socket = ready.then(() => connectAttachSocket(bundle));
     socket.catch(() => {});
     return attachStdinWriter(socket);
+  }
+
+  /** One resource-usage sample (`docker stats`); zeros for a container that does not run, as dockerd gives. */
+  async stats(idOrName: string): Promise<ContainerStats> {
+    const record = this.#find(idOrName);
+    if (!record.state.Running) return emptyStats(record.id, record.name);
+    const pid = record.state.Pid;
+    try {
+      const [runc, host, netDev] = await Promise.all([
+        this.#runtime.stats(record.id),
+        hostCpu(),
+        record.hostConfig.NetworkMode === 'host'
+          ? undefined
+          : readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => undefined),
+      ]);
+      return statsFromRunc(runc, {
+        id: record.id,
+        name: record.name,
+        read: new Date(),
+        ...host,
+        ...(netDev === undefined ? {} : { networks: parseNetDev(netDev) }),
+      });
+    } catch (error) {
+      // Stopped between the check and the sample.
+      if (!record.state.Running) return emptyStats(record.id, record.name);
+      throw EngineError.is(error) ? error : new EngineError('failed', (error as Error).message);
+    }
   }
 
   async top(idOrName: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {

@@ -3,6 +3,7 @@
  * (whose zod schema owns its validation) and shapes the answers and streams as dockerd does.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { ContainerStats } from '@berth/engine';
 import { z } from 'zod';
 import {
   boolParam,
@@ -42,6 +43,7 @@ export interface ContainerBackend {
   ): Promise<{ StatusCode: number; Error?: { Message: string } | null }>;
   rename(id: string, name: string): Promise<void>;
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
+  stats(id: string): Promise<ContainerStats>;
   changes(id: string): Promise<Array<{ Path: string; Kind: number }>>;
   logs(
     id: string,
@@ -161,6 +163,56 @@ function logs(deps: ContainerDeps): Handler {
   };
 }
 
+/** Docker's collection interval: one sample a second, each carrying the one before as `precpu_stats`. */
+const statsIntervalMs = 1000;
+
+/**
+ * `docker stats`: a sample a second while the client reads (`stream`, the default); with `stream=false` one
+ * sample whose precpu is a second older, as dockerd waits for its next collection; `one-shot` answers at once.
+ */
+function stats(deps: ContainerDeps): Handler {
+  return async (ctx) => {
+    const containerId = id(ctx);
+    const sample = () => deps.containers.stats(containerId);
+    const paired = (current: ContainerStats, previous: ContainerStats | undefined): ContainerStats =>
+      previous ? { ...current, precpu_stats: previous.cpu_stats, preread: previous.read } : current;
+    let previous = await sample();
+    if (!boolParam(ctx.query, 'stream', true)) {
+      if (boolParam(ctx.query, 'one-shot')) return sendJson(ctx, 200, previous);
+      await delay(statsIntervalMs, ctx.signal);
+      return sendJson(ctx, 200, paired(await sample(), previous));
+    }
+    const stream = startJsonStream(ctx);
+    try {
+      await stream.write(previous);
+      while (!ctx.signal.aborted) {
+        await delay(statsIntervalMs, ctx.signal);
+        if (ctx.signal.aborted) break;
+        const current = await sample();
+        await stream.write(paired(current, previous));
+        previous = current;
+      }
+    } catch (error) {
+      // A container removed while its stats stream: the stream ends, as dockerd's does.
+      if (!(error instanceof Error && /no such container/i.test(error.message))) throw error;
+    } finally {
+      stream.end();
+    }
+  };
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 function attach(deps: ContainerDeps): Handler {
   return async (ctx) => {
     const q = ctx.query;
@@ -271,6 +323,7 @@ export function registerContainerRoutes(router: Router<Handler>, deps: Container
     .add('POST', '/containers/{id}/wait', wait(deps))
     .add('GET', '/containers/{id}/logs', logs(deps))
     .add('POST', '/containers/{id}/attach', attach(deps))
+    .add('GET', '/containers/{id}/stats', stats(deps))
     .add('GET', '/containers/{id}/top', async (ctx) => {
       sendJson(ctx, 200, await c.top(id(ctx), ctx.query.get('ps_args') || undefined));
     })
