@@ -86,6 +86,21 @@ describe('docker api: images through the docker CLI', () => {
     expect(JSON.parse(raw.body).message).toMatch(/invalid reference format/);
   });
 
+  it('a pull the registry refuses fails at once with 500, as dockerd, so the CLI does not ask for a login', async () => {
+    await pushBusybox(secured, 'bt-api/private:1', { username: 'bt-api-user', password: 'bt-api-pass' });
+    const raw = await t.raw('POST', `/v1.41/images/create?fromImage=${secured.host}/bt-api/private&tag=1`);
+    expect(raw.status).toBe(500);
+    expect(JSON.parse(raw.body).message).toMatch(/requires authentication/);
+    // A 401 made the CLI print "Login prior to pull" and wait for a username on stdin.
+    const cli = await t.docker(['pull', `${secured.host}/bt-api/private:1`], {
+      input: '',
+      timeoutMs: 20_000,
+    });
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).not.toMatch(/Login prior to pull|Username/);
+    expect(cli.stderr).toMatch(/^Error response from daemon: .*requires authentication/);
+  });
+
   it('docker login, then push to and pull from a registry with a password', async () => {
     const bad = await t.docker(['login', '-u', 'bt-api-user', '--password-stdin', secured.host], {
       input: 'wrong',

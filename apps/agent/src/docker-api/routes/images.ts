@@ -1,4 +1,5 @@
 /** Image endpoints: pull, list, inspect, tag, remove, prune, push. Each validates, maps and makes one call. */
+import { EngineError } from '@berth/engine';
 import type { ImageService } from '@berth/engine/images/types';
 import { credentialsOf, decodeRegistryAuth } from '../auth';
 import { boolParam, filtersParam, type Handler, sendJson, sendStatus } from '../context';
@@ -27,12 +28,20 @@ function pull(deps: ImageDeps): Handler {
     const platform = ctx.query.get('platform') || undefined;
     const progress = new ProgressStream(ctx, { hold: 1 });
     await progress.run(async () => {
-      await deps.images.pull(reference, {
-        credentials,
-        platform,
-        signal: ctx.signal,
-        onProgress: (p) => progress.write(p),
-      });
+      try {
+        await deps.images.pull(reference, {
+          credentials,
+          platform,
+          signal: ctx.signal,
+          onProgress: (p) => progress.write(p),
+        });
+      } catch (error) {
+        // dockerd answers a registry's refusal of a pull with 500, never 401: the CLI reads a 401 from the daemon
+        // as "log in first" and prompts for a username, so `docker pull` or `run` without a terminal hung.
+        if (error instanceof EngineError && error.code === 'unauthorized')
+          throw new ApiError(500, error.message);
+        throw error;
+      }
     });
   };
 }
