@@ -55,9 +55,18 @@ type Status =
  * back to the agent. Leaving the page ends the stream on the agent.
  */
 export function LogViewer(props: LogViewerProps) {
-  // Reconnecting starts over: a fresh stream (its tail) and a fresh buffer.
+  // Reconnecting (or asking for another number of past lines) starts over: a fresh stream and buffer.
   const [generation, setGeneration] = useState(0);
-  return <LogStream key={generation} {...props} onReconnect={() => setGeneration((g) => g + 1)} />;
+  const [tail, setTail] = useState(props.tail ?? 200);
+  return (
+    <LogStream
+      key={`${generation}/${tail}`}
+      {...props}
+      tail={tail}
+      onTail={setTail}
+      onReconnect={() => setGeneration((g) => g + 1)}
+    />
+  );
 }
 
 export interface LogViewerProps {
@@ -77,7 +86,9 @@ export interface LogViewerProps {
   ) => void;
 }
 
-function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
+const tailChoices = [100, 200, 1000, 5000, 10_000];
+
+function LogStream(props: LogViewerProps & { onReconnect: () => void; onTail: (tail: number) => void }) {
   const { teamId, tail = 200, capacity = 50_000, height = '60vh' } = props;
   const targetsKey = (props.targets ?? []).map((t) => `${t.hostId}:${t.containerId}`).join(',');
   const labelsKey = (props.labels ?? []).join('\n');
@@ -266,6 +277,24 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void }) {
   return (
     <div className="mt-2" data-testid="log-viewer">
       <div className="flex flex-wrap items-center gap-2 text-sm">
+        <label className="flex items-center gap-1 text-xs">
+          Last
+          <select
+            value={tail}
+            onChange={(e) => props.onTail(Number(e.target.value))}
+            className={inputClass}
+            aria-label="Past lines to show"
+          >
+            {[...new Set([...tailChoices, tail])]
+              .sort((x, y) => x - y)
+              .map((n) => (
+                <option key={n} value={n}>
+                  {n.toLocaleString()}
+                </option>
+              ))}
+          </select>
+          lines, then new ones
+        </label>
         <input
           type="search"
           aria-label="Filter lines"
