@@ -72,6 +72,8 @@ export const busMessageSchema = z.discriminatedUnion('kind', [
   /** Chunks the reader took since the last credit: the holder acknowledges that many to the agent. */
   z.object({ kind: z.literal('stream.credit'), id, credit: z.number().int().positive() }),
   z.object({ kind: z.literal('stream.close'), id }),
+  /** The sender still reads these relayed streams (a holder gives up relays nobody vouches for). */
+  z.object({ kind: z.literal('stream.alive'), ids: z.array(id).max(1000) }),
   z.object({ kind: z.literal('stream.input'), id, data: z.string().max(1_048_576) }),
   z.object({
     kind: z.literal('stream.resize'),

@@ -205,7 +205,20 @@ interface RelayedStream {
   flushing?: NodeJS.Immediate;
   abort: AbortController;
   handle?: StreamHandle;
+  /** When the reader's instance last spoke for this stream (credit, keep-alive, input). */
+  heard: number;
 }
+
+/**
+ * How often a reading instance tells holders its relayed streams are still read, and how long a holder keeps a
+ * relay whose reader said nothing: an instance that crashed never sends `stream.close`, and its streams would
+ * otherwise hold their agents' followers (and windows) for good. A paused browser still counts as read.
+ */
+export interface RelayTimings {
+  keepaliveMs: number;
+  idleMs: number;
+}
+const defaultRelayTimings: RelayTimings = { keepaliveMs: 20_000, idleMs: 60_000 };
 
 /** What the opener of a stream can send into it: keystrokes and terminal sizes (exec consoles). */
 export interface StreamHandle {
@@ -227,6 +240,45 @@ export class AgentGateway {
   readonly #remoteStreams = new Map<string, RemoteStream>();
   /** Streams this instance relays to the instance that asked for them, by id. */
   readonly #relayed = new Map<string, RelayedStream>();
+  readonly #relayTimings: RelayTimings;
+  #relayTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: { relayTimings?: Partial<RelayTimings> } = {}) {
+    this.#relayTimings = { ...defaultRelayTimings, ...options.relayTimings };
+  }
+
+  /**
+   * One timer for both ends of relayed streams, running while there are any: tells holders which of their
+   * streams this instance still reads, and gives up relays whose reader went silent.
+   */
+  #relayHousekeeping(): void {
+    if (this.#relayTimer) return;
+    const tick = Math.min(this.#relayTimings.keepaliveMs, this.#relayTimings.idleMs / 3);
+    this.#relayTimer = setInterval(() => {
+      const bus = this.#bus;
+      if (this.#remoteStreams.size === 0 && this.#relayed.size === 0) {
+        clearInterval(this.#relayTimer);
+        this.#relayTimer = undefined;
+        return;
+      }
+      if (!bus) return;
+      const now = Date.now();
+      const byHolder = new Map<string, string[]>();
+      for (const [id, stream] of this.#remoteStreams)
+        byHolder.set(stream.holder, [...(byHolder.get(stream.holder) ?? []), id]);
+      for (const [holder, ids] of byHolder)
+        for (let i = 0; i < ids.length; i += 1000)
+          void bus.send(holder, { kind: 'stream.alive', ids: ids.slice(i, i + 1000) }).catch(() => {});
+      for (const [id, relay] of this.#relayed)
+        if (now - relay.heard > this.#relayTimings.idleMs) {
+          this.#relayed.delete(id);
+          clearImmediate(relay.flushing);
+          relay.abort.abort();
+          log().warn({ streamId: id, reader: relay.to }, 'relayed stream given up: its reader went silent');
+        }
+    }, tick);
+    this.#relayTimer.unref();
+  }
 
   /**
    * Joins the instances serving this fleet: agents connected elsewhere are reached through the instance
@@ -469,6 +521,7 @@ export class AgentGateway {
       manualAck: options.manualAck ?? options.window !== undefined,
       grant,
     });
+    this.#relayHousekeeping();
     const open = () => this.#remoteStreams.has(id);
     signal.addEventListener(
       'abort',
@@ -576,8 +629,10 @@ export class AgentGateway {
           outbox: [],
           outboxBytes: 0,
           abort: new AbortController(),
+          heard: Date.now(),
         };
         this.#relayed.set(message.id, relay);
+        this.#relayHousekeeping();
         // What arrived from the agent in one turn of the event loop goes as one message, under NOTIFY's limit.
         const flush = () => {
           clearImmediate(relay.flushing);
@@ -644,12 +699,22 @@ export class AgentGateway {
         // The reader took this many chunks: their credit goes back to the agent.
         const relay = this.#relayed.get(message.id);
         if (!relay) return;
+        relay.heard = Date.now();
         for (const ack of relay.acks.splice(0, message.credit)) ack();
         return;
       }
-      case 'stream.input':
-        this.#relayed.get(message.id)?.handle?.input(Buffer.from(message.data, 'base64'));
+      case 'stream.alive':
+        for (const id of message.ids) {
+          const relay = this.#relayed.get(id);
+          if (relay) relay.heard = Date.now();
+        }
         return;
+      case 'stream.input': {
+        const relay = this.#relayed.get(message.id);
+        if (relay) relay.heard = Date.now();
+        relay?.handle?.input(Buffer.from(message.data, 'base64'));
+        return;
+      }
       case 'stream.resize':
         this.#relayed.get(message.id)?.handle?.resize(message.rows, message.cols);
         return;

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { InstanceBus } from './bus';
-import type { AgentGateway } from './gateway';
+import type { AgentGateway, RelayTimings } from './gateway';
 
 export interface GatewayInstance {
   gateway: AgentGateway;
@@ -18,10 +18,13 @@ export interface GatewayInstance {
   close(): Promise<void>;
 }
 
-export async function startGatewayInstance(port = 0): Promise<GatewayInstance> {
+export async function startGatewayInstance(
+  port = 0,
+  options: { relayTimings?: Partial<RelayTimings> } = {},
+): Promise<GatewayInstance> {
   const { AgentGateway } = await import('./gateway');
   const { InstanceBus } = await import('./bus');
-  const gateway = new AgentGateway();
+  const gateway = new AgentGateway(options);
   const bus = await InstanceBus.start({
     databaseUrl: process.env.DATABASE_URL as string,
     onMessage: (message) => gateway.onBusMessage(message),

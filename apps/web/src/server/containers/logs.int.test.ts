@@ -307,4 +307,37 @@ describe('live logs with flow control', () => {
       peer.close();
     }
   });
+
+  it('a holder keeps a relayed stream while its reader vouches for it, and ends it on the agent when that reader crashed', async () => {
+    const relayTimings = { keepaliveMs: 200, idleMs: 1500 };
+    const holder = await startGatewayInstance(0, { relayTimings });
+    const reader = await startGatewayInstance(0, { relayTimings });
+    const prisma = cp.db.db();
+    const { privateKey, publicKey } = agentKeys();
+    const host = await prisma.host.create({ data: { teamId, name: 'bt-logs-relay', publicKey } });
+    const peer = await AgentPeer.open(`${holder.url.replace('http', 'ws')}/api/agent/ws`);
+    try {
+      expect(await peer.authenticate(host.id, privateKey)).toMatchObject({ type: 'welcome' });
+      const opened = new AbortController();
+      await reader.gateway.openStream(
+        host.id,
+        { kind: 'logs', containerId: 'f'.repeat(64), tail: 0, follow: true, timestamps: true },
+        { onData: () => {}, onEnd: () => {} },
+        opened.signal,
+        { window: logs.logWindowBytes },
+      );
+      const open = await peer.next('stream.open');
+      // Quiet for longer than the idle limit: the reader's keep-alives hold the stream open.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(peer.frames.some((f) => f.type === 'stream.close')).toBe(false);
+      // The reader's instance goes away without a word: the holder closes the agent's stream.
+      await reader.close();
+      expect((await peer.next('stream.close')).streamId).toBe(open.streamId);
+      opened.abort();
+    } finally {
+      peer.close();
+      await holder.close();
+      await reader.close().catch(() => {});
+    }
+  });
 });
