@@ -248,7 +248,13 @@ export function TeamView() {
       {isAdmin ? (
         <>
           <h2 className="mt-8 text-lg font-semibold">Invite someone</h2>
-          <Invite teamId={team.teamId} myRole={myRole} onDone={() => void invitations.refetch()} />
+          {/* Keyed by team: a link made for the team picked before must not stay on screen under this one. */}
+          <Invite
+            key={team.teamId}
+            teamId={team.teamId}
+            myRole={myRole}
+            onDone={() => void invitations.refetch()}
+          />
           {invitations.data?.length ? (
             <>
               <h3 className="mt-6 font-medium">Pending invitations</h3>
