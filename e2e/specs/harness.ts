@@ -28,15 +28,19 @@ export interface DockerResult {
   stderr: string;
 }
 
-/** The docker CLI against an agent's socket, with its own HOME (no login or config of the machine's). */
+/**
+ * The docker CLI against an agent's socket, with its own HOME (no login or config of the machine's). Its stdin
+ * is closed and it gets two minutes, so a CLI that asks something (a login) fails instead of hanging the spec.
+ */
 export function docker(socket: string, args: string[], home: string): Promise<DockerResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       'docker',
       ['-H', `unix://${socket}`, ...args],
-      { env: { PATH: process.env.PATH, HOME: home } },
+      { env: { PATH: process.env.PATH, HOME: home }, timeout: 120_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
+    child.stdin?.end();
   });
 }
 
@@ -49,29 +53,38 @@ export interface EnrolledAgent {
   stop(): Promise<void>;
 }
 
-/** Clicks "Add a host" and runs the command it shows, with the agent's data and socket under `home`. */
-export async function enrolAgentFromPage(page: Page, home: string): Promise<EnrolledAgent> {
+/**
+ * Clicks "Add a host" and runs the command it shows, with the agent's data and socket under `home`; with
+ * `netns`, inside that network namespace (a host of its own); `args` are added to the agent's flags.
+ */
+export async function enrolAgentFromPage(
+  page: Page,
+  home: string,
+  options: { netns?: string; args?: string[] } = {},
+): Promise<EnrolledAgent> {
   await page.click('text=Add a host');
   const command = (await page.textContent('[data-testid=enroll-command]')) ?? '';
   const match = /--control-plane (\S+) --enroll-token (\S+)/.exec(command);
   if (!match) throw new Error(`unexpected command: ${command}`);
   const socket = join(home, 'docker.sock');
   let output = '';
-  const agent: ChildProcess = spawn(
+  const argv = [
     join(root, 'node_modules/.bin/tsx'),
-    [
-      join(root, 'apps/agent/src/main.ts'),
-      '--data-root',
-      join(home, 'data'),
-      '--docker-socket',
-      socket,
-      '--control-plane',
-      match[1] as string,
-      '--enroll-token',
-      match[2] as string,
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    join(root, 'apps/agent/src/main.ts'),
+    '--data-root',
+    join(home, 'data'),
+    '--docker-socket',
+    socket,
+    '--control-plane',
+    match[1] as string,
+    '--enroll-token',
+    match[2] as string,
+    ...(options.args ?? []),
+  ];
+  // nsenter (which execs the agent, so the pid is the agent's) enters only the network namespace: the agent
+  // still sees this machine's mounts and cgroups, as it would on a host of its own.
+  const [file, ...args] = options.netns ? ['nsenter', `--net=/run/netns/${options.netns}`, ...argv] : argv;
+  const agent: ChildProcess = spawn(file as string, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   agent.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
   });
