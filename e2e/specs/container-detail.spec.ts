@@ -99,6 +99,8 @@ test('container detail: inspect sections, state history after a restart, console
     'none',
     '--stop-timeout',
     '1',
+    '--memory',
+    '48m',
     '--restart',
     'unless-stopped',
     '-e',
@@ -129,6 +131,11 @@ test('container detail: inspect sections, state history after a restart, console
   assert.match((await page.textContent('[data-testid=inspect-labels-table]')) ?? '', /app\s*bt-detail/);
   assert.equal(await page.textContent('[data-testid=inspect-restart-policy]'), 'unless-stopped');
   const imageSection = (await page.textContent('[data-testid=inspect-image]')) ?? '';
+  // Usage as docker stats shows it, refreshed from the agent: memory against the limit, then CPU once two
+  // samples are in.
+  await page.waitForSelector('[data-testid=usage-memory]:has-text("/ 48 MiB")', { timeout: 20_000 });
+  await page.locator('[data-testid=usage-cpu] dd', { hasText: /^\d+\.\d%/ }).waitFor({ timeout: 20_000 });
+  assert.match((await page.textContent('[data-testid=usage-pids]')) ?? '', /Processes\s*1/);
 
   // The history has what happened since the agent connected: created, then started.
   await page.waitForSelector('[data-testid=history-row][data-action=start]', { timeout: 20_000 });

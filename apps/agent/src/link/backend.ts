@@ -151,6 +151,8 @@ export function engineBackend(engine: Engine): LinkBackend {
           return { removed: command.containerId };
         case 'container.inspect':
           return c.inspect(command.containerId);
+        case 'container.stats':
+          return c.stats(command.containerId);
         case 'container.recreate':
           return recreateContainer(engine, command.containerId, {
             pull: command.pull,

@@ -8,10 +8,12 @@
  *
  * 2: streams take a byte window besides frame credit (`stream.open.window`, `stream.credit.bytes`). A version 1
  * agent ignores both and is held by frame credit alone; a version 2 agent given no window does the same.
+ * Commands `container.recreate`, `build.context` and `image.build`.
+ * 3: command `container.stats`.
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;
 
 /** Keep-alive defaults (WebSocket ping frames, sent by the server). */
@@ -140,6 +142,8 @@ export const commandSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('container.unpause'), containerId: id }),
   z.object({ kind: z.literal('container.remove'), containerId: id, force: z.boolean().default(false) }),
   z.object({ kind: z.literal('container.inspect'), containerId: id }),
+  // One resource-usage sample in the Docker API's stats shape (`docker stats --no-stream --one-shot`).
+  z.object({ kind: z.literal('container.stats'), containerId: id }),
   // Recreate with the same settings, after pulling the image reference it was created from when `pull` says so.
   z.object({
     kind: z.literal('container.recreate'),
@@ -183,6 +187,7 @@ const commandSince: Partial<Record<Command['kind'], number>> = {
   'container.recreate': 2,
   'build.context': 2,
   'image.build': 2,
+  'container.stats': 3,
 };
 
 export function commandSupported(kind: Command['kind'], agentProtocolVersion: number): boolean {

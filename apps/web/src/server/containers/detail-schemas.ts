@@ -1,4 +1,4 @@
-/** Inputs and outputs of the container detail page's procedures: inspect, state history, recreate. */
+/** Inputs and outputs of the container detail page's procedures: inspect, usage, state history, recreate. */
 import { z } from 'zod';
 import { operationProgressSchema, operationStates } from '../operations/schemas';
 
@@ -159,3 +159,45 @@ export const recreateStatusSchema = z.object({
     .nullable(),
 });
 export type RecreateStatus = z.infer<typeof recreateStatusSchema>;
+
+const count = z.number().nonnegative().catch(0);
+const blkioEntries = z.array(z.object({ op: z.string().catch(''), value: count })).nullish();
+
+/** The parts of the agent's Docker-shaped stats sample the page shows; everything else is dropped. */
+export const agentStatsSchema = z.object({
+  read: z.string(),
+  cpu_stats: z.object({
+    cpu_usage: z.object({ total_usage: count }),
+    system_cpu_usage: count.optional(),
+    online_cpus: count.optional(),
+  }),
+  memory_stats: z.object({
+    usage: count.optional(),
+    limit: count.optional(),
+    stats: z.record(z.string(), count).optional(),
+  }),
+  pids_stats: z.object({ current: count.optional(), limit: count.optional() }),
+  blkio_stats: z.object({ io_service_bytes_recursive: blkioEntries }),
+  networks: z.record(z.string(), z.object({ rx_bytes: count, tx_bytes: count })).optional(),
+});
+
+export type AgentStats = z.infer<typeof agentStatsSchema>;
+
+/** One usage sample of a container; `running` false (and zeros) when it does not run. */
+export const containerUsageSchema = z.object({
+  running: z.boolean(),
+  read: z.string(),
+  cpuTotal: z.number(),
+  systemCpu: z.number(),
+  onlineCpus: z.number(),
+  /** Used memory as `docker stats` counts it: usage less the inactive page cache. */
+  memoryUsed: z.number(),
+  memoryLimit: z.number(),
+  pids: z.number().nullable(),
+  pidsLimit: z.number().nullable(),
+  networkRx: z.number(),
+  networkTx: z.number(),
+  blockRead: z.number(),
+  blockWrite: z.number(),
+});
+export type ContainerUsage = z.infer<typeof containerUsageSchema>;

@@ -168,6 +168,38 @@ describe('container detail: inspect, state history, recreate', () => {
     });
   });
 
+  it('usage through the control plane: CPU time rising, memory against its limit, pids; zeros once stopped', async () => {
+    const { Id } = await engine.containers.create(
+      {
+        Image: 'busybox',
+        Cmd: ['sh', '-c', 'while :; do :; done'],
+        HostConfig: { Memory: 32 * 1024 * 1024, PidsLimit: 10 },
+      },
+      { name: 'bt-detail-usage' },
+    );
+    try {
+      await engine.containers.start(Id);
+      const first = await viewer.containers.usage({ teamId, hostId, containerId: Id });
+      await new Promise((r) => setTimeout(r, 500));
+      const second = await viewer.containers.usage({ teamId, hostId, containerId: Id });
+      expect(first).toMatchObject({ running: true, memoryLimit: 32 * 1024 * 1024, pids: 1, pidsLimit: 10 });
+      expect(second.cpuTotal).toBeGreaterThan(first.cpuTotal);
+      expect(second.systemCpu).toBeGreaterThan(first.systemCpu);
+      expect(second.memoryUsed).toBeGreaterThan(0);
+      await engine.containers.stop(Id, { timeout: 0 });
+      expect(await viewer.containers.usage({ teamId, hostId, containerId: Id })).toMatchObject({
+        running: false,
+        cpuTotal: 0,
+        pids: null,
+      });
+      await expect(
+        viewer.containers.usage({ teamId, hostId, containerId: 'f'.repeat(64) }),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    } finally {
+      await engine.containers.remove(Id, { force: true });
+    }
+  });
+
   it('recreate pulls the newer image under the same tag with the team’s credential and keeps the settings', async () => {
     const reference = `${registry.host}/bt-detail/app:stable`;
     await pushImage(reference, await appImage('1'), { credentials });

@@ -11,8 +11,11 @@ import { startOperation } from '../operations/service';
 import { credentialsForImage } from '../registries/service';
 import { HostNotFoundError } from './actions';
 import {
+  type AgentStats,
+  agentStatsSchema,
   type ContainerDetail,
   type ContainerRefInput,
+  type ContainerUsage,
   containerInspectSchema,
   type RecreateInput,
   type RecreateStatus,
@@ -78,6 +81,58 @@ export async function containerDetail(input: ContainerRefInput): Promise<Contain
       : null,
     inspect,
     inspectError,
+  };
+}
+
+/** A read the page repeats every few seconds: short, and never an operation. */
+const statsTimeoutMs = 5_000;
+
+/** One usage sample of a running container (CPU counters, memory, pids, network and block I/O) from its agent. */
+export async function containerUsage(input: ContainerRefInput): Promise<ContainerUsage> {
+  const host = await teamHost(input.teamId, input.hostId);
+  let answer: unknown;
+  try {
+    answer = await gateway().request(
+      host.id,
+      { kind: 'container.stats', containerId: input.containerId },
+      statsTimeoutMs,
+    );
+  } catch (error) {
+    if (error instanceof AgentCommandError && error.code === 'not_found')
+      throw new ContainerNotFoundError('No such container on this host.');
+    throw error;
+  }
+  const parsed = agentStatsSchema.safeParse(answer);
+  if (!parsed.success)
+    throw new AgentCommandError(
+      'bad_answer',
+      'The agent answered with stats this control plane does not understand.',
+    );
+  return usageFromStats(parsed.data);
+}
+
+export function usageFromStats(stats: AgentStats): ContainerUsage {
+  const memory = stats.memory_stats;
+  // What `docker stats` shows: the page cache the kernel may drop is not counted as used.
+  const inactive = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? 0;
+  const blkio = stats.blkio_stats.io_service_bytes_recursive ?? [];
+  const sumOp = (op: string) =>
+    blkio.filter((e) => e.op.toLowerCase() === op).reduce((sum, e) => sum + e.value, 0);
+  const networks = Object.values(stats.networks ?? {});
+  return {
+    running: !stats.read.startsWith('0001-'),
+    read: stats.read,
+    cpuTotal: stats.cpu_stats.cpu_usage.total_usage,
+    systemCpu: stats.cpu_stats.system_cpu_usage ?? 0,
+    onlineCpus: stats.cpu_stats.online_cpus ?? 0,
+    memoryUsed: Math.max(0, (memory.usage ?? 0) - inactive),
+    memoryLimit: memory.limit ?? 0,
+    pids: stats.pids_stats.current ?? null,
+    pidsLimit: stats.pids_stats.limit ?? null,
+    networkRx: networks.reduce((sum, n) => sum + n.rx_bytes, 0),
+    networkTx: networks.reduce((sum, n) => sum + n.tx_bytes, 0),
+    blockRead: sumOp('read'),
+    blockWrite: sumOp('write'),
   };
 }
 

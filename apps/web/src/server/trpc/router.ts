@@ -3,10 +3,17 @@ import { enrollmentTokenInput } from '../agents/schemas';
 import { auditListInput } from '../audit-log/schemas';
 import { listAudit } from '../audit-log/service';
 import { deployContainer, runBulkAction, runContainerAction } from '../containers/actions';
-import { containerDetail, recreateStatus, startRecreate, stateHistory } from '../containers/detail';
+import {
+  containerDetail,
+  containerUsage,
+  recreateStatus,
+  startRecreate,
+  stateHistory,
+} from '../containers/detail';
 import {
   containerDetailSchema,
   containerRefInput,
+  containerUsageSchema,
   recreateInput,
   recreateOutput,
   recreateStatusInput,
@@ -179,6 +186,10 @@ export const appRouter = router({
       .input(containerRefInput)
       .output(containerDetailSchema)
       .query(({ ctx, input }) => domain(() => containerDetail({ ...input, teamId: ctx.teamId }))),
+    usage: teamProcedure('viewer')
+      .input(containerRefInput)
+      .output(containerUsageSchema)
+      .query(({ ctx, input }) => domain(() => containerUsage({ ...input, teamId: ctx.teamId }))),
     history: teamProcedure('viewer')
       .input(stateHistoryInput)
       .output(stateHistorySchema)

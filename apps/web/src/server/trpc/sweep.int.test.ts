@@ -32,6 +32,7 @@ const required: Record<string, Required> = {
   'containers.action': 'operator',
   'containers.get': 'viewer',
   'containers.history': 'viewer',
+  'containers.usage': 'viewer',
   'containers.recreate': 'operator',
   'containers.recreateStatus': 'viewer',
   'images.list': 'viewer',

@@ -3,23 +3,13 @@
 import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { formatBytes } from '../../../lib/format';
 import { useTRPC } from '../../../lib/trpc';
 import { buttonClass, inputClass, Pager, SortHeader, Stale, useDebounced, useToast } from '../fleet-ui';
 import { placeholderTeam, useCurrentTeam } from '../team-context';
 import { PullPanel } from './pull-panel';
 
 type Sort = 'tag' | 'host' | 'size' | 'created';
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
-}
 
 /** Images across the team's hosts, one row per image and host (the same image on two hosts is two rows). */
 export function ImagesView({ hostId }: { hostId?: string } = {}) {

@@ -2,14 +2,11 @@
 
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
+import { formatBytes } from '../../../lib/format';
 import { useTRPC } from '../../../lib/trpc';
 import { Badge, buttonClass, inputClass, useToast } from '../fleet-ui';
 
 type Pulled = Array<{ hostId: string; operationId: string }>;
-
-function bytes(n: number): string {
-  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MB` : `${Math.ceil(n / 1024)} kB`;
-}
 
 /**
  * `docker pull` on several hosts at once: the online hosts to choose from, then one row per host with its
@@ -124,7 +121,7 @@ export function PullPanel({ teamId, onDone }: { teamId: string; onDone: () => vo
                   <span>{layer.status}</span>
                   {layer.total ? (
                     <span className="text-slate-500">
-                      {bytes(layer.current ?? 0)} / {bytes(layer.total)}
+                      {formatBytes(layer.current ?? 0)} / {formatBytes(layer.total)}
                     </span>
                   ) : null}
                 </div>

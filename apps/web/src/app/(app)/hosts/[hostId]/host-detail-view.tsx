@@ -3,10 +3,11 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { formatBytes } from '../../../../lib/format';
 import { useTRPC } from '../../../../lib/trpc';
 import { ContainersView } from '../../containers/containers-view';
 import { Badge, buttonClass, inputClass, useToast } from '../../fleet-ui';
-import { formatBytes, ImagesView } from '../../images/images-view';
+import { ImagesView } from '../../images/images-view';
 import { placeholderTeam, useCurrentTeam } from '../../team-context';
 import { DeployForm } from '../host-parts';
 

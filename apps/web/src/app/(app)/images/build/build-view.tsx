@@ -3,11 +3,11 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { formatBytes } from '../../../../lib/format';
 import { tarParts } from '../../../../lib/tar';
 import { useTRPC } from '../../../../lib/trpc';
 import { Badge, buttonClass, inputClass, useToast } from '../../fleet-ui';
 import { placeholderTeam, useCurrentTeam } from '../../team-context';
-import { formatBytes } from '../images-view';
 
 /** As the agent enforces it; checked here first so a big upload is refused before it starts. */
 const maxContextBytes = 200 * 1024 * 1024;

@@ -11,6 +11,7 @@ import { ContainerActions } from '../../../hosts/host-parts';
 import { LogViewer, logsHref } from '../../../logs/log-viewer';
 import { placeholderTeam, useCurrentTeam } from '../../../team-context';
 import { InspectSections } from './inspect-sections';
+import { UsagePanel } from './usage-panel';
 
 type Tab = 'overview' | 'logs' | 'console' | 'raw';
 
@@ -289,6 +290,12 @@ export function ContainerDetailView(props: { hostId: string; containerId: string
       <div className="mt-4 space-y-4">
         {tab === 'overview' ? (
           <>
+            <UsagePanel
+              teamId={team.teamId}
+              hostId={host.id}
+              containerId={props.containerId}
+              running={live && state === 'running'}
+            />
             {inspect ? <InspectSections inspect={inspect} /> : null}
             <StateHistory teamId={team.teamId} hostId={host.id} containerId={props.containerId} />
           </>

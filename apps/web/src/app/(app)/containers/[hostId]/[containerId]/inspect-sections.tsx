@@ -1,6 +1,7 @@
 'use client';
 
 import type { ReactNode } from 'react';
+import { formatBinaryBytes } from '../../../../../lib/format';
 import type { ContainerInspect } from '../../../../../server/containers/detail-schemas';
 
 function Section(props: { title: string; testId: string; children: ReactNode }) {
@@ -37,15 +38,7 @@ function when(iso: string): string {
 }
 
 function bytes(n: number | undefined): string {
-  if (!n) return 'unlimited';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+  return n ? formatBinaryBytes(n) : 'unlimited';
 }
 
 /** An argv as a shell would take it back: arguments with spaces or quotes quoted. */
