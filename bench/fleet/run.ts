@@ -230,20 +230,22 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 20_000));
     const after = await rssMiB(pid);
 
+    /** Whether the fleet containers list (what the Containers page reads) shows the host's container in `state`. */
+    const listShows = async (host: SimulatedHost, state: string): Promise<boolean> => {
+      const page = (await trpcGet('containers.list', {
+        teamId: team.id,
+        search: host.container.name,
+        pageSize: 5,
+      })) as { rows: Array<{ name: string; state: string }> };
+      return page.rows.find((r) => r.name === host.container.name)?.state === state;
+    };
     const reflections: number[] = [];
     for (let n = 0; n < changeCount; n++) {
       const host = hosts[Math.floor(Math.random() * hosts.length)] as SimulatedHost;
       const t0 = performance.now();
       const state = host.flip();
-      for (;;) {
-        const page = (await trpcGet('containers.list', {
-          teamId: team.id,
-          search: host.container.name,
-          pageSize: 5,
-        })) as { rows: Array<{ name: string; state: string }> };
-        if (page.rows.find((r) => r.name === host.container.name)?.state === state) break;
+      while (!(await listShows(host, state)))
         if (performance.now() - t0 > 30_000) throw new Error('a state change never showed');
-      }
       reflections.push(performance.now() - t0);
     }
 
@@ -287,12 +289,7 @@ async function main(): Promise<void> {
       for (;;) {
         await nextEvent(seen);
         seen = eventsSeen;
-        const page = (await trpcGet('containers.list', {
-          teamId: team.id,
-          search: host.container.name,
-          pageSize: 5,
-        })) as { rows: Array<{ name: string; state: string }> };
-        if (page.rows.find((r) => r.name === host.container.name)?.state === state) break;
+        if (await listShows(host, state)) break;
       }
       pushed.push(performance.now() - t0);
     }
