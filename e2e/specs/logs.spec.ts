@@ -87,8 +87,9 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
   }
 }
 
-test('live logs: fresh lines, stderr marked, filter, pause and resume, download, merged by label', async () => {
-  const page = await browser.newPage();
+test('live logs: fresh lines, stderr marked, filter, pause and resume, download, merged by label, closing and stopping end streams', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
   await page.goto(stack.url);
   await page.waitForURL('**/setup');
   await page.fill('input[name=name]', 'Lou Logs');
@@ -206,9 +207,21 @@ test('live logs: fresh lines, stderr marked, filter, pause and resume, download,
     2,
     'one follower per container while the page is open',
   );
+  // (A second page of the same session, for the last step, showing no logs yet.)
+  const again = await context.newPage();
   await page.close();
   await until(
     'the agent to close its followers',
     async () => (await agentFilesOpen(agentHome, logPaths)) === 0,
   );
+
+  // A container that stops ends its stream, and the page says so.
+  await again.goto(`${stack.url}/containers`);
+  await again.locator(`a[aria-label="Logs of ${names[1]}"]`).click();
+  await again.waitForSelector('[data-testid=log-line]', { timeout: 20_000 });
+  assert.equal((await docker(socket, ['kill', names[1] as string])).code, 0);
+  await again.waitForSelector('[data-testid=log-status]:has-text("the container stopped")', {
+    timeout: 20_000,
+  });
+  await context.close();
 });

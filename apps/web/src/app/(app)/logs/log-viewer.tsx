@@ -134,6 +134,8 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void; onTail: (t
     for (const pair of targetsKey ? targetsKey.split(',') : []) query.append('c', pair);
     for (const label of labelsKey ? labelsKey.split('\n') : []) query.append('label', label);
     let seq = 0;
+    let sourceCount = 0;
+    const failures: string[] = [];
     const take = (name: string, data: string) => {
       const parsed = JSON.parse(data) as Record<string, unknown>;
       if (name === 'line') {
@@ -153,18 +155,29 @@ function LogStream(props: LogViewerProps & { onReconnect: () => void; onTail: (t
         if (pending.current.length >= capacity) flush();
         else flushTimer.current ??= setTimeout(flush, flushMs);
       } else if (name === 'sources') {
-        setSources(parsed as unknown as Source[]);
-        onSources.current?.(parsed as unknown as Source[]);
+        const list = parsed as unknown as Source[];
+        sourceCount = list.length;
+        setSources(list);
+        onSources.current?.(list);
         setStatus({ kind: 'live' });
       } else if (name === 'source-end') {
         const index = Number(parsed.s ?? 0);
+        if (typeof parsed.error === 'string') failures.push(parsed.error);
         setEnded((previous) => ({
           ...previous,
           [index]: typeof parsed.error === 'string' ? parsed.error : 'stopped',
         }));
       } else if (name === 'end') {
         flush();
-        setStatus({ kind: 'ended', message: 'The stream ended: every container stopped.' });
+        setStatus({
+          kind: 'ended',
+          message:
+            failures.length > 0
+              ? `The stream ended: ${[...new Set(failures)].join('; ')}`
+              : sourceCount > 1
+                ? 'The stream ended: every container stopped.'
+                : 'The stream ended: the container stopped.',
+        });
       }
     };
     (async () => {
