@@ -8,7 +8,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -174,7 +174,7 @@ describe('agent install over SSH', () => {
       for (const c of listed.json as Array<{ Id: string }>)
         await dockerApi(socket, 'DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
     }
-    for (const name of ['root', 'sudo', 'bad', 'curl', 'ctr', 'upd'])
+    for (const name of ['root', 'sudo', 'bad', 'apt', 'curl', 'ctr', 'upd'])
       if (root) await killAgent(layout(name).prefix).catch(() => undefined);
     for (const ws of agents?.clients ?? []) ws.terminate();
     agents?.close();
@@ -349,6 +349,81 @@ describe('agent install over SSH', () => {
       await bare.close();
     }
   });
+
+  it('a host without aardvark-dns, with permission to install: apt-get installs it from Debian, then the agent runs', async () => {
+    // This machine keeps its own aardvark-dns: the sshd's namespace has private copies of dpkg's and apt's state
+    // and of the package's directories, where the fixture purged it and where apt-get installs it again.
+    const binary = '/usr/lib/podman/aardvark-dns';
+    const own = await stat(binary);
+    const bare = await startSshd(join(root, 'sshd-apt'), { withoutPackages: ['aardvark-dns'], egress: true });
+    const where = layout('apt');
+    try {
+      // Debian's archive (this machine's apt source) must answer from the namespace, or apt-get would only hang.
+      const reach = await run('nsenter', [
+        `--net=/run/netns/${bare.netns}`,
+        'curl',
+        '-sS',
+        '-m',
+        '15',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        'http://deb.debian.org/debian/dists/bookworm/InRelease',
+      ]);
+      expect(reach.stdout).toBe('200');
+      const started = await m.service.startInstall(teamId, userId, {
+        teamId,
+        host: bare.address,
+        port: bare.port,
+        username: 'root',
+        privateKey: bare.rootKey,
+        fingerprint: bare.fingerprint,
+        allowPackages: true,
+        layout: { ...where },
+      });
+      // apt-get may wait on the network for long: give up in time for the cleanup below to run.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        started.done,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('the install did not end in 4 minutes')), 240_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const result = await m.service.getRun(teamId, started.id);
+      expect(result.steps.filter((s) => s.status === 'failed')).toEqual([]);
+      expect(result.status).toBe('succeeded');
+      const steps = Object.fromEntries(result.steps.map((s) => [s.id, s]));
+      expect(steps.prerequisites?.output).toContain(
+        'MISSING aardvark-dns is missing: apt-get install aardvark-dns',
+      );
+      expect(steps.packages?.status).toBe('ok');
+      // The check after apt-get finds the binary again and runs it.
+      expect(steps.packages?.output).toMatch(
+        /aardvark-dns \d+\.\d+\.\d+ \(\/usr\/lib\/podman\/aardvark-dns\)/,
+      );
+      // What the agent sees (its mount namespace, through /proc): the package installed anew, not this machine's.
+      const pid = await pidAlive(join(where.prefix, 'agent.pid'));
+      expect(pid).not.toBeNull();
+      const theirs = await stat(`/proc/${pid}/root${binary}`);
+      expect(theirs.ino).not.toBe(own.ino);
+      expect(await readFile(`/proc/${pid}/root/var/lib/dpkg/status`, 'utf8')).toMatch(
+        /Package: aardvark-dns\nStatus: install ok installed/,
+      );
+    } finally {
+      await killAgent(where.prefix);
+      await bare.close();
+    }
+    // Gone with the namespace; this machine's package and file are as they were.
+    const after = await stat(binary);
+    expect([after.ino, after.mtimeMs]).toEqual([own.ino, own.mtimeMs]);
+    // dpkg-query's own format placeholder, not a template.
+    const status = ['$', '{Status}'].join('');
+    expect((await run('dpkg-query', ['-W', '-f', status, 'aardvark-dns'])).stdout).toBe(
+      'install ok installed',
+    );
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain('bt-private');
+  }, 300_000);
 
   it('hostile user names are data for SSH, not shell', async () => {
     for (const username of [`a'; touch ${marker} #`, `$(touch ${marker})`]) {

@@ -8,9 +8,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -48,12 +48,47 @@ async function waitForPort(host: string, port: number, timeoutMs: number): Promi
   }
 }
 
+/** The directories holding a Debian package's files (as `dpkg -L` lists them), each once. */
+async function packageDirs(name: string): Promise<string[]> {
+  const listed = (await run('dpkg', ['-L', name])).stdout.split('\n').filter(Boolean);
+  const dirs = new Set<string>();
+  for (const path of listed) {
+    const info = await stat(path).catch(() => null);
+    if (info && !info.isDirectory()) dirs.add(dirname(path));
+  }
+  return [...dirs];
+}
+
+/**
+ * In the private mount namespace, before sshd starts: files covered by /dev/null, directories replaced by
+ * private writable copies or by empty tmpfs, directories made there, then packages purged there. One fixed
+ * script; the lists come as arguments, each after its count.
+ */
+const namespaceScript = `set -e
+n=$1; shift; for _ in $(seq "$n"); do mount --bind /dev/null "$1"; shift; done
+n=$1; shift; for _ in $(seq "$n"); do
+  t=$(mktemp -d); mount -t tmpfs bt-private "$t"; cp -a "$1"/. "$t"/; mount --bind "$t" "$1"; umount "$t"; rmdir "$t"; shift
+done
+n=$1; shift; for _ in $(seq "$n"); do mount -t tmpfs bt-private "$1"; shift; done
+n=$1; shift; for _ in $(seq "$n"); do mkdir -p "$1"; shift; done
+n=$1; shift; for _ in $(seq "$n"); do dpkg --purge --force-depends "$1"; shift; done
+exec nsenter "$@"`;
+
 /**
  * `hide` lists files that sessions of this sshd must not see: sshd runs in a private mount namespace where each
  * is covered by /dev/null (not executable), so a host lacking, say, conmon is met for real without touching
  * this machine's packages.
+ * `withoutPackages` names installed Debian packages that sessions see as not installed, so apt-get can really
+ * install them there: in the private namespace dpkg's and apt's state are tmpfs copies, apt's cache and the
+ * logs are empty tmpfs, the directories of those packages' files are tmpfs copies, and the packages are purged.
+ * Whatever apt and dpkg then do in a session stays in those copies and is gone with the namespace.
+ * `egress` lets the namespace reach beyond this machine (Debian's archive, for apt-get): its /30 is masqueraded
+ * and forwarded by `bt-ssh-…`-commented iptables rules, removed by `close()`.
  */
-export async function startSshd(dir: string, options: { hide?: string[] } = {}): Promise<SshdFixture> {
+export async function startSshd(
+  dir: string,
+  options: { hide?: string[]; withoutPackages?: string[]; egress?: boolean } = {},
+): Promise<SshdFixture> {
   const id = randomBytes(3).toString('hex');
   const netns = `bt-ssh-${id}`;
   const vethHost = `bt-sh${id}`;
@@ -70,6 +105,30 @@ export async function startSshd(dir: string, options: { hide?: string[] } = {}):
   let madeRunSshd = false;
   let madeUser = false;
   let madeNetns = false;
+  const vethSubnet = `${base}.${quad}/30`;
+  // Each rule as a table and the arguments after -A/-D, so close() deletes exactly what was added.
+  const egressRules: Array<[string, string[]]> = [
+    [
+      'nat',
+      [
+        'POSTROUTING',
+        '-s',
+        vethSubnet,
+        '!',
+        '-d',
+        vethSubnet,
+        '-m',
+        'comment',
+        '--comment',
+        netns,
+        '-j',
+        'MASQUERADE',
+      ],
+    ],
+    ['filter', ['FORWARD', '-i', vethHost, '-m', 'comment', '--comment', netns, '-j', 'ACCEPT']],
+    ['filter', ['FORWARD', '-o', vethHost, '-m', 'comment', '--comment', netns, '-j', 'ACCEPT']],
+  ];
+  const addedRules: Array<[string, string[]]> = [];
 
   const close = async () => {
     if (sshd?.pid && sshd.exitCode === null) {
@@ -79,6 +138,18 @@ export async function startSshd(dir: string, options: { hide?: string[] } = {}):
     }
     if (madeUser) await run('userdel', ['-r', userName]).catch(() => undefined);
     await rm(sudoers, { force: true });
+    // What sessions started and left behind (a detached agent, an apt-get cut short): every process in the netns
+    // came from this sshd.
+    if (madeNetns) {
+      const pids = await run('ip', ['netns', 'pids', netns]).catch(() => ({ stdout: '' }));
+      for (const pid of pids.stdout.split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {}
+      }
+    }
+    for (const [table, rule] of addedRules.splice(0))
+      await run('iptables', ['-t', table, '-D', ...rule]).catch(() => undefined);
     if (madeNetns) await run('ip', ['netns', 'del', netns]).catch(() => undefined);
     await run('ip', ['link', 'del', vethHost]).catch(() => undefined);
     if (madeRunSshd) await rm('/run/sshd', { recursive: true, force: true });
@@ -105,32 +176,46 @@ export async function startSshd(dir: string, options: { hide?: string[] } = {}):
       '-f',
       join(dir, 'sshd_config'),
     ];
-    sshd = options.hide?.length
-      ? spawn(
-          'unshare',
-          [
-            '--mount',
-            '--propagation',
-            'private',
-            '--',
-            'sh',
-            '-c',
-            'n=$1; shift; for p in $(seq "$n"); do mount --bind /dev/null "$1" || exit 1; shift; done; exec nsenter "$@"',
-            'sh',
-            String(options.hide.length),
-            ...options.hide,
-            ...command,
-          ],
-          { stdio: ['ignore', 'pipe', 'pipe'] },
-        )
-      : spawn('nsenter', command, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const hide = options.hide ?? [];
+    const purge = options.withoutPackages ?? [];
+    const copies = purge.length
+      ? ['/var/lib/dpkg', '/var/lib/apt', ...(await Promise.all(purge.map(packageDirs))).flat()]
+      : [];
+    const empties = purge.length ? ['/var/cache/apt', '/var/log'] : [];
+    const made = purge.length ? ['/var/cache/apt/archives/partial', '/var/log/apt'] : [];
+    const group = (items: string[]) => [String(items.length), ...items];
+    sshd =
+      hide.length || purge.length
+        ? spawn(
+            'unshare',
+            [
+              '--mount',
+              '--propagation',
+              'private',
+              '--',
+              'sh',
+              '-c',
+              namespaceScript,
+              'sh',
+              ...group(hide),
+              ...group([...new Set(copies)]),
+              ...group(empties),
+              ...group(made),
+              ...group(purge),
+              ...command,
+            ],
+            { stdio: ['ignore', 'pipe', 'pipe'] },
+          )
+        : spawn('nsenter', command, { stdio: ['ignore', 'pipe', 'pipe'] });
     sshd.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
     sshd.stderr?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    await waitForPort(address, port, 10_000);
+    await waitForPort(address, port, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}:\n${output}`);
+    });
   };
 
   try {
@@ -151,6 +236,11 @@ export async function startSshd(dir: string, options: { hide?: string[] } = {}):
     await run('ip', ['-n', netns, 'link', 'set', vethPeer, 'up']);
     await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     await run('ip', ['-n', netns, 'route', 'add', 'default', 'via', hostAddress]);
+    if (options.egress)
+      for (const [table, rule] of egressRules) {
+        await run('iptables', ['-t', table, '-A', ...rule]);
+        addedRules.push([table, rule]);
+      }
 
     await keygen('host_key');
     await keygen('root_key');
