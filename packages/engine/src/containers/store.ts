@@ -948,7 +948,9 @@ export class ContainerStore implements AsyncDisposable {
       record.state.Status = 'restarting';
       if (ranMs >= 10_000) record.restartCount = 0;
     }
-    await this.#save(record);
+    const autoRemove = !restart && record.hostConfig.AutoRemove && !this.#stopping.has(`remove:${record.id}`);
+    // A record about to be removed is not written first: after a crash in between, the exit file is still there.
+    if (!autoRemove) await this.#save(record);
     this.#notify(record, 'exit');
     if (restart) {
       const delay = Math.min(60_000, 100 * 2 ** Math.min(record.restartCount, 10));
@@ -969,7 +971,7 @@ export class ContainerStore implements AsyncDisposable {
       }, delay);
       timer.unref();
       this.#restartTimers.set(record.id, timer);
-    } else if (record.hostConfig.AutoRemove && !this.#stopping.has(`remove:${record.id}`)) {
+    } else if (autoRemove) {
       await this.#removeRecord(record, { volumes: true });
     }
   }
