@@ -59,7 +59,8 @@ describe('stats', () => {
 
   it("reports the host's memory as the limit of an unlimited container, as dockerd does", () => {
     const unlimited = structuredClone(runcOutput);
-    unlimited.data.memory.usage.limit = 9223372036854771712;
+    // cgroup v1's "no limit", 2^63 rounded down to a page.
+    unlimited.data.memory.usage.limit = 2 ** 63 - 4096;
     const stats = statsFromRunc(runcStatsSchema.parse(unlimited), {
       id: 'c1',
       name: 'web',
