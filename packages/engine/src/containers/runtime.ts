@@ -240,15 +240,17 @@ export class OciRuntime {
    * already, so this waits for conmon to finish rather than racing it with a second runc, and deletes only
    * what conmon did not.
    */
-  async cleanUpExited(id: string, persistDir: string): Promise<void> {
-    const conmonPid = Number.parseInt(
-      await readFile(join(persistDir, 'conmon.pid'), 'utf8').catch(() => ''),
-      10,
-    );
+  async cleanUpExited(id: string, conmonPid: number | undefined): Promise<void> {
     const deadline = Date.now() + 2000;
-    while (this.hasState(id) && conmonPid > 0 && isAlive(conmonPid) && Date.now() < deadline)
+    while (this.hasState(id) && conmonPid && isAlive(conmonPid) && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 1));
     await this.delete(id);
+  }
+
+  /** The pid of the container's conmon, from the pidfile it wrote at create. */
+  async conmonPid(persistDir: string): Promise<number | undefined> {
+    const pid = Number.parseInt(await readFile(join(persistDir, 'conmon.pid'), 'utf8').catch(() => ''), 10);
+    return pid > 0 ? pid : undefined;
   }
 
   async delete(id: string): Promise<void> {

@@ -1179,20 +1179,21 @@ export class ContainerStore implements AsyncDisposable {
     this.#restartTimers.delete(record.id);
     this.#releaseLogGenerations(record.id);
     const layout = this.#layout(record.id);
+    // The directory goes while conmon finishes its runc delete: runc needs only its own state for that.
+    const conmonPid = record.state.Running ? undefined : await this.#runtime.conmonPid(layout.dir);
     await Promise.all([
       (record.state.Running
         ? this.#runtime.delete(record.id)
-        : this.#runtime.cleanUpExited(record.id, layout.dir)
+        : this.#runtime.cleanUpExited(record.id, conmonPid)
       ).catch(() => {}),
-      unmountRootfs(layout),
+      unmountRootfs(layout).then(() => rm(layout.dir, { recursive: true, force: true })),
+      rm(join(this.#runtime.exitDir, record.id), { force: true }),
     ]);
     this.#records.delete(record.id);
     for (const [id, exec] of this.#execs) if (exec.containerId === record.id) this.#execs.delete(id);
     for (const waiter of this.#stdinWaiters.get(record.id) ?? [])
       waiter.reject(new EngineError('not_found', `container ${record.id} was removed`));
     this.#stdinWaiters.delete(record.id);
-    await rm(layout.dir, { recursive: true, force: true });
-    await rm(join(this.#runtime.exitDir, record.id), { force: true });
     if (options.volumes)
       for (const mount of record.mounts)
         if (mount.Type === 'volume' && mount.Name && mount.Anonymous)
