@@ -83,6 +83,8 @@ async function pushWebImage(host: string): Promise<string> {
     config: {
       Cmd: ['httpd', '-f', '-vv', '-p', '80', '-h', '/var/www'],
       ExposedPorts: { '80/tcp': {} },
+      // httpd, PID 1 without a handler, ignores SIGTERM: a restart would wait out Docker's 10 s grace.
+      StopSignal: 'SIGKILL',
     },
   });
   const reference = `${host}/bt-e2e/journey-web:1`;
