@@ -203,7 +203,7 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-// A bound, so a hang fails the test and the cleanup still runs (about two minutes is usual here).
+// A bound, so a hang fails the test and the cleanup still runs (under a minute is usual here).
 const journeyTimeout = 8 * 60_000;
 
 test('the journey: sign up, two hosts (token and SSH), a private image on both, deploy, restart, logs, a viewer, a second team, the audit log', {
