@@ -350,28 +350,15 @@ describe('agent install over SSH', () => {
     }
   });
 
-  it('a host without aardvark-dns, with permission to install: apt-get installs it from Debian, then the agent runs', async () => {
+  it('a host without aardvark-dns, with permission to install: apt-get installs it, then the agent runs', async () => {
     // This machine keeps its own aardvark-dns: the sshd's namespace has private copies of dpkg's and apt's state
-    // and of the package's directories, where the fixture purged it and where apt-get installs it again.
+    // and of the package's directories, where the fixture purged it and where apt-get installs it again, from a
+    // local repository holding this machine's own copy of the package (tests reach nothing beyond the machine).
     const binary = '/usr/lib/podman/aardvark-dns';
     const own = await stat(binary);
-    const bare = await startSshd(join(root, 'sshd-apt'), { withoutPackages: ['aardvark-dns'], egress: true });
+    const bare = await startSshd(join(root, 'sshd-apt'), { withoutPackages: ['aardvark-dns'] });
     const where = layout('apt');
     try {
-      // Debian's archive (this machine's apt source) must answer from the namespace, or apt-get would only hang.
-      const reach = await run('nsenter', [
-        `--net=/run/netns/${bare.netns}`,
-        'curl',
-        '-sS',
-        '-m',
-        '15',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        'http://deb.debian.org/debian/dists/bookworm/InRelease',
-      ]);
-      expect(reach.stdout).toBe('200');
       const started = await m.service.startInstall(teamId, userId, {
         teamId,
         host: bare.address,
@@ -382,12 +369,12 @@ describe('agent install over SSH', () => {
         allowPackages: true,
         layout: { ...where },
       });
-      // apt-get may wait on the network for long: give up in time for the cleanup below to run.
+      // Give up in time for the cleanup below to run.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         started.done,
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('the install did not end in 4 minutes')), 240_000);
+          timer = setTimeout(() => reject(new Error('the install did not end in 2 minutes')), 120_000);
         }),
       ]).finally(() => clearTimeout(timer));
       const result = await m.service.getRun(teamId, started.id);

@@ -6,10 +6,11 @@
  * safe to call after a partial start.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -60,9 +61,58 @@ async function packageDirs(name: string): Promise<string[]> {
 }
 
 /**
+ * A flat apt repository in a new directory of its own holding a .deb of each package as installed here (its
+ * files and its control data), and a sources directory that names only it. Readable by everyone: apt fetches
+ * as its unprivileged `_apt` user.
+ */
+async function localRepository(packages: string[]): Promise<{ dir: string; sources: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bt-apt-'));
+  await chmod(dir, 0o755);
+  const pool = join(dir, 'pool');
+  const sources = join(dir, 'sources.list.d');
+  await mkdir(pool, { recursive: true });
+  await mkdir(sources, { recursive: true });
+  const index: string[] = [];
+  for (const name of packages) {
+    const staging = join(dir, `staging-${name}`);
+    await mkdir(join(staging, 'DEBIAN'), { recursive: true });
+    for (const path of (await run('dpkg', ['-L', name])).stdout.split('\n').filter(Boolean)) {
+      const info = await stat(path).catch(() => null);
+      if (!info || info.isDirectory()) continue;
+      await mkdir(dirname(join(staging, path)), { recursive: true, mode: 0o755 });
+      await run('cp', ['-a', path, join(staging, path)]);
+    }
+    const control = controlOf((await run('dpkg-query', ['-s', name])).stdout);
+    await writeFile(join(staging, 'DEBIAN', 'control'), control);
+    const deb = join(pool, `${name}.deb`);
+    await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '-b', staging, deb]);
+    await rm(staging, { recursive: true, force: true });
+    const bytes = await readFile(deb);
+    index.push(
+      `${control}Filename: ./pool/${name}.deb\nSize: ${bytes.length}\nSHA256: ${createHash('sha256').update(bytes).digest('hex')}\n`,
+    );
+  }
+  await writeFile(join(dir, 'Packages'), index.join('\n'));
+  await writeFile(join(sources, 'bt-local.list'), `deb [trusted=yes] file:${dir} ./\n`);
+  return { dir, sources };
+}
+
+/** dpkg's status stanza as a package's control file: without what only an installed package has. */
+function controlOf(status: string): string {
+  const kept: string[] = [];
+  let dropping = false;
+  for (const line of status.split('\n')) {
+    if (!line) continue;
+    if (!line.startsWith(' ')) dropping = /^(Status|Conffiles|Config-Version):/.test(line);
+    if (!dropping) kept.push(line);
+  }
+  return `${kept.join('\n')}\n`;
+}
+
+/**
  * In the private mount namespace, before sshd starts: files covered by /dev/null, directories replaced by
- * private writable copies or by empty tmpfs, directories made there, then packages purged there. One fixed
- * script; the lists come as arguments, each after its count.
+ * private writable copies or by empty tmpfs, directories bound over others (pairs), directories made there,
+ * then packages purged there. One fixed script; the lists come as arguments, each after its count.
  */
 const namespaceScript = `set -e
 n=$1; shift; for _ in $(seq "$n"); do mount --bind /dev/null "$1"; shift; done
@@ -70,6 +120,7 @@ n=$1; shift; for _ in $(seq "$n"); do
   t=$(mktemp -d); mount -t tmpfs bt-private "$t"; cp -a "$1"/. "$t"/; mount --bind "$t" "$1"; umount "$t"; rmdir "$t"; shift
 done
 n=$1; shift; for _ in $(seq "$n"); do mount -t tmpfs bt-private "$1"; shift; done
+n=$1; shift; for _ in $(seq "$n"); do mount --bind "$1" "$2"; shift 2; done
 n=$1; shift; for _ in $(seq "$n"); do mkdir -p "$1"; shift; done
 n=$1; shift; for _ in $(seq "$n"); do dpkg --purge --force-depends "$1"; shift; done
 exec nsenter "$@"`;
@@ -81,13 +132,14 @@ exec nsenter "$@"`;
  * `withoutPackages` names installed Debian packages that sessions see as not installed, so apt-get can really
  * install them there: in the private namespace dpkg's and apt's state are tmpfs copies, apt's cache and the
  * logs are empty tmpfs, the directories of those packages' files are tmpfs copies, and the packages are purged.
- * Whatever apt and dpkg then do in a session stays in those copies and is gone with the namespace.
- * `egress` lets the namespace reach beyond this machine (Debian's archive, for apt-get): its /30 is masqueraded
- * and forwarded by `bt-ssh-…`-commented iptables rules, removed by `close()`.
+ * Whatever apt and dpkg then do in a session stays in those copies and is gone with the namespace. apt's only
+ * source there is a local repository the fixture builds from this machine's installed copies of those packages
+ * (`dpkg-deb` of the files `dpkg -L` lists, with their control data), so apt-get installs them for real without
+ * the test reaching beyond this machine.
  */
 export async function startSshd(
   dir: string,
-  options: { hide?: string[]; withoutPackages?: string[]; egress?: boolean } = {},
+  options: { hide?: string[]; withoutPackages?: string[] } = {},
 ): Promise<SshdFixture> {
   const id = randomBytes(3).toString('hex');
   const netns = `bt-ssh-${id}`;
@@ -105,30 +157,7 @@ export async function startSshd(
   let madeRunSshd = false;
   let madeUser = false;
   let madeNetns = false;
-  const vethSubnet = `${base}.${quad}/30`;
-  // Each rule as a table and the arguments after -A/-D, so close() deletes exactly what was added.
-  const egressRules: Array<[string, string[]]> = [
-    [
-      'nat',
-      [
-        'POSTROUTING',
-        '-s',
-        vethSubnet,
-        '!',
-        '-d',
-        vethSubnet,
-        '-m',
-        'comment',
-        '--comment',
-        netns,
-        '-j',
-        'MASQUERADE',
-      ],
-    ],
-    ['filter', ['FORWARD', '-i', vethHost, '-m', 'comment', '--comment', netns, '-j', 'ACCEPT']],
-    ['filter', ['FORWARD', '-o', vethHost, '-m', 'comment', '--comment', netns, '-j', 'ACCEPT']],
-  ];
-  const addedRules: Array<[string, string[]]> = [];
+  let repository: { dir: string; sources: string } | undefined;
 
   const close = async () => {
     if (sshd?.pid && sshd.exitCode === null) {
@@ -148,11 +177,10 @@ export async function startSshd(
         } catch {}
       }
     }
-    for (const [table, rule] of addedRules.splice(0))
-      await run('iptables', ['-t', table, '-D', ...rule]).catch(() => undefined);
     if (madeNetns) await run('ip', ['netns', 'del', netns]).catch(() => undefined);
     await run('ip', ['link', 'del', vethHost]).catch(() => undefined);
     if (madeRunSshd) await rm('/run/sshd', { recursive: true, force: true });
+    if (repository) await rm(repository.dir, { recursive: true, force: true });
   };
 
   const keygen = async (name: string) => {
@@ -176,12 +204,19 @@ export async function startSshd(
       '-f',
       join(dir, 'sshd_config'),
     ];
-    const hide = options.hide ?? [];
+    const hide = [...(options.hide ?? [])];
     const purge = options.withoutPackages ?? [];
     const copies = purge.length
       ? ['/var/lib/dpkg', '/var/lib/apt', ...(await Promise.all(purge.map(packageDirs))).flat()]
       : [];
     const empties = purge.length ? ['/var/cache/apt', '/var/log'] : [];
+    // [source, target]: apt's sources there name only the local repository.
+    const binds: Array<[string, string]> = [];
+    if (purge.length) {
+      repository ??= await localRepository(purge);
+      binds.push([repository.sources, '/etc/apt/sources.list.d']);
+    }
+    if (purge.length && existsSync('/etc/apt/sources.list')) hide.push('/etc/apt/sources.list');
     const made = purge.length ? ['/var/cache/apt/archives/partial', '/var/log/apt'] : [];
     const group = (items: string[]) => [String(items.length), ...items];
     sshd =
@@ -200,6 +235,8 @@ export async function startSshd(
               ...group(hide),
               ...group([...new Set(copies)]),
               ...group(empties),
+              String(binds.length),
+              ...binds.flat(),
               ...group(made),
               ...group(purge),
               ...command,
@@ -236,11 +273,6 @@ export async function startSshd(
     await run('ip', ['-n', netns, 'link', 'set', vethPeer, 'up']);
     await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     await run('ip', ['-n', netns, 'route', 'add', 'default', 'via', hostAddress]);
-    if (options.egress)
-      for (const [table, rule] of egressRules) {
-        await run('iptables', ['-t', table, '-A', ...rule]);
-        addedRules.push([table, rule]);
-      }
 
     await keygen('host_key');
     await keygen('root_key');
