@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import type { Browser } from 'playwright-core';
 import {
+  cleanUp,
   type DockerResult,
   docker as dockerAt,
   type EnrolledAgent,
   enrolAgentFromPage,
   launchChromium,
+  removeDir,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -33,21 +35,17 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  await docker(join(agentHome, 'docker.sock'), [
-    'rm',
-    '-f',
-    'bt-e2e-web',
-    'bt-e2e-cli',
-    'bt-e2e-private',
-  ]).catch(() => {});
-  await stopAgent();
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-  await registry?.[Symbol.asyncDispose]();
-  await secured?.[Symbol.asyncDispose]();
-  if (agentHome) await rm(agentHome, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    () => docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web', 'bt-e2e-cli', 'bt-e2e-private']),
+    stopAgent,
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    () => registry?.[Symbol.asyncDispose](),
+    () => secured?.[Symbol.asyncDispose](),
+    () => removeDir(agentHome),
+  ),
+);
 
 test('an admin adds a host; its agent enrols, shows its containers, runs stop/start/remove from the browser, goes offline when stopped', async () => {
   const page = await browser.newPage();

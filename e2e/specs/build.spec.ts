@@ -5,14 +5,21 @@
  * and exit code and tags nothing.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { pushBusybox, type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
 import type { Browser, Page } from 'playwright-core';
-import { docker, type EnrolledAgent, enrolAgentFromPage, launchChromium } from './harness';
+import {
+  cleanUp,
+  docker,
+  type EnrolledAgent,
+  enrolAgentFromPage,
+  launchChromium,
+  removeDir,
+} from './harness';
 import { type Stack, startStack } from './stack';
 
 let stack: Stack;
@@ -29,13 +36,15 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  await agent?.stop();
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-  await registry?.[Symbol.asyncDispose]();
-  if (agentHome) await rm(agentHome, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    () => agent?.stop(),
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    () => registry?.[Symbol.asyncDispose](),
+    () => removeDir(agentHome),
+  ),
+);
 
 async function startBuild(page: Page, dockerfile: string, tags: string): Promise<void> {
   await page.goto(`${stack.url}/images`);

@@ -7,7 +7,7 @@
  * shows the new image's env); an invited viewer sees the page without actions, recreate or console.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -21,11 +21,13 @@ import {
 } from '@berth/engine/testing/index';
 import type { Browser } from 'playwright-core';
 import {
+  cleanUp,
   type DockerResult,
   docker as dockerAt,
   type EnrolledAgent,
   enrolAgentFromPage,
   launchChromium,
+  removeDir,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -58,14 +60,16 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  if (agentHome) await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-detail']);
-  await agent?.stop();
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-  await registry?.[Symbol.asyncDispose]();
-  if (agentHome) await rm(agentHome, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-detail']) : undefined),
+    () => agent?.stop(),
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    () => registry?.[Symbol.asyncDispose](),
+    () => removeDir(agentHome),
+  ),
+);
 
 test('container detail: inspect sections, state history after a restart, console, recreate with a newer image', async () => {
   const page = await browser.newPage();

@@ -5,18 +5,20 @@
  * is disconnected and refused.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import type { Browser, Page } from 'playwright-core';
 import {
+  cleanUp,
   type DockerResult,
   docker as dockerAt,
   type EnrolledAgent,
   enrolAgentFromPage,
   launchChromium,
+  removeDir,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -63,14 +65,16 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  if (agentHome) await docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-fleet']);
-  await stopAgent();
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-  await registry?.[Symbol.asyncDispose]();
-  if (agentHome) await rm(agentHome, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-fleet']) : undefined),
+    stopAgent,
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    () => registry?.[Symbol.asyncDispose](),
+    () => removeDir(agentHome),
+  ),
+);
 
 test('fleet containers, an invited viewer, a second team, and a revoked host', async () => {
   const owner = await browser.newPage();

@@ -3,6 +3,7 @@
  * socket, and an agent started with the enrolment command a page shows (stopped by its pid).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -102,4 +103,25 @@ export async function enrolAgentFromPage(
       await exited;
     },
   };
+}
+
+/**
+ * An `after` hook's steps: every one runs even when an earlier one fails (a spec that failed half way still
+ * stops its agent and removes its directories), then the first failure is reported.
+ */
+export async function cleanUp(...steps: Array<() => PromiseLike<unknown> | undefined>): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length) throw failures[0];
+}
+
+/** A test's directory gone, retried while a stopping agent's runc or conmon still changes files in it. */
+export function removeDir(path: string | undefined): Promise<void> | undefined {
+  return path ? rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) : undefined;
 }

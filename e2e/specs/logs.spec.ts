@@ -6,18 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import type { Browser, Page } from 'playwright-core';
 import {
+  cleanUp,
   type DockerResult,
   docker as dockerAt,
   type EnrolledAgent,
   enrolAgentFromPage,
   launchChromium,
+  removeDir,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -38,14 +40,16 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  if (agentHome) await docker(join(agentHome, 'docker.sock'), ['rm', '-f', ...names]);
-  await agent?.stop();
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-  await registry?.[Symbol.asyncDispose]();
-  if (agentHome) await rm(agentHome, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', ...names]) : undefined),
+    () => agent?.stop(),
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    () => registry?.[Symbol.asyncDispose](),
+    () => removeDir(agentHome),
+  ),
+);
 
 /** The texts of the log rows in the DOM (only the rows on screen are rendered). */
 function rowTexts(page: Page, stream?: 'stdout' | 'stderr'): Promise<string[]> {
