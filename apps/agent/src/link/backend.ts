@@ -277,9 +277,15 @@ async function execStream(
   input.onResize((rows, cols) => void containers.execResize(Id, rows, cols).catch(() => {}));
   if (request.tty && request.rows && request.cols)
     await containers.execResize(Id, request.rows, request.cols).catch(() => {});
+  // The exec may be gone by then (its container removed or recreated): nothing left to signal.
+  const signalExec = (name: NodeJS.Signals) => {
+    try {
+      containers.execKill(Id, name);
+    } catch {}
+  };
   const hangUp = () => {
-    containers.execKill(Id, 'SIGHUP');
-    setTimeout(() => containers.execKill(Id, 'SIGKILL'), 2000).unref();
+    signalExec('SIGHUP');
+    setTimeout(() => signalExec('SIGKILL'), 2000).unref();
   };
   signal.addEventListener('abort', hangUp, { once: true });
   const pump = async (stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') => {
