@@ -84,6 +84,18 @@ export class AgentCommandError extends Error {
   }
 }
 
+/*
+ * By name, not instanceof: the production build bundles the app's copy of this module apart from the one the
+ * custom server (server.ts) loads and whose gateway throws, so the two classes are not the same object.
+ */
+export function isAgentUnavailable(error: unknown): error is AgentUnavailableError {
+  return error instanceof Error && error.name === 'AgentUnavailableError';
+}
+
+export function isAgentCommandError(error: unknown): error is AgentCommandError {
+  return error instanceof Error && error.name === 'AgentCommandError';
+}
+
 interface Pending {
   socket: WebSocket;
   resolve: (value: unknown) => void;
@@ -580,13 +592,12 @@ export class AgentGateway {
                 id: message.id,
                 ok: false,
                 error: {
-                  unavailable: error instanceof AgentUnavailableError,
-                  code:
-                    error instanceof AgentCommandError
-                      ? error.code
-                      : error instanceof AgentUnavailableError
-                        ? error.reason
-                        : 'failed',
+                  unavailable: isAgentUnavailable(error),
+                  code: isAgentCommandError(error)
+                    ? error.code
+                    : isAgentUnavailable(error)
+                      ? error.reason
+                      : 'failed',
                   message: error.message,
                 },
               }),

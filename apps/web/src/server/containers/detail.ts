@@ -3,7 +3,7 @@
  * last reported when the agent cannot answer), and recreating it with its settings as an operation.
  */
 import { z } from 'zod';
-import { AgentCommandError, AgentUnavailableError, gateway } from '../agents/gateway';
+import { AgentCommandError, gateway, isAgentCommandError, isAgentUnavailable } from '../agents/gateway';
 import { recordAudit } from '../audit';
 import { db } from '../db';
 import { operationProgressSchema } from '../operations/schemas';
@@ -60,11 +60,10 @@ export async function containerDetail(input: ContainerRefInput): Promise<Contain
     if (parsed.success) inspect = parsed.data;
     else inspectError = 'The agent answered with an inspect this control plane does not understand.';
   } catch (error) {
-    if (error instanceof AgentCommandError && error.code === 'not_found') {
+    if (isAgentCommandError(error) && error.code === 'not_found') {
       if (!row) throw new ContainerNotFoundError('No such container on this host.');
       inspectError = 'The host no longer has this container.';
-    } else if (error instanceof AgentUnavailableError || error instanceof AgentCommandError)
-      inspectError = error.message;
+    } else if (isAgentUnavailable(error) || isAgentCommandError(error)) inspectError = error.message;
     else throw error;
   }
   if (!inspect && !row) throw new ContainerNotFoundError('No such container on this host.');
@@ -98,7 +97,7 @@ export async function containerUsage(input: ContainerRefInput): Promise<Containe
       statsTimeoutMs,
     );
   } catch (error) {
-    if (error instanceof AgentCommandError && error.code === 'not_found')
+    if (isAgentCommandError(error) && error.code === 'not_found')
       throw new ContainerNotFoundError('No such container on this host.');
     throw error;
   }

@@ -10,10 +10,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from '@berth/agent/protocol/messages';
 import {
-  AgentCommandError,
   type AgentGateway,
   AgentUnavailableError,
   gateway,
+  isAgentCommandError,
+  isAgentUnavailable,
   type ProgressListener,
 } from '../agents/gateway';
 import { db } from '../db';
@@ -43,7 +44,7 @@ function keptResult(result: unknown): object | undefined {
 async function finish(id: string, outcome: { ok: true; result: unknown } | { ok: false; error: Error }) {
   const data = outcome.ok
     ? { state: 'succeeded', result: keptResult(outcome.result) ?? {}, finishedAt: new Date() }
-    : outcome.error instanceof AgentUnavailableError && outcome.error.reason === 'timeout'
+    : isAgentUnavailable(outcome.error) && outcome.error.reason === 'timeout'
       ? { state: 'timed_out', error: outcome.error.message, finishedAt: new Date() }
       : { state: 'failed', error: outcome.error.message.slice(0, 4096), finishedAt: new Date() };
   // Only a running row ends: a late answer never overwrites an outcome already recorded.
@@ -109,13 +110,12 @@ export async function startOperation(
     } catch (error) {
       await progress?.flush();
       const e = error as Error;
-      if (e instanceof AgentUnavailableError && e.reason === 'disconnected' && redeliverable)
+      if (isAgentUnavailable(e) && e.reason === 'disconnected' && redeliverable)
         throw new AgentUnavailableError(
           'the agent disconnected before answering; the operation goes on when it is back',
           'disconnected',
         );
-      if (e instanceof AgentUnavailableError || e instanceof AgentCommandError)
-        await finish(id, { ok: false, error: e });
+      if (isAgentUnavailable(e) || isAgentCommandError(e)) await finish(id, { ok: false, error: e });
       else await finish(id, { ok: false, error: new Error('internal error') });
       throw error;
     }
@@ -233,7 +233,7 @@ export async function redeliverOperations(hostId: string, via: AgentGateway = ga
       .then(
         (result) => finish(operation.id, { ok: true, result }),
         (error: Error) =>
-          error instanceof AgentUnavailableError && error.reason === 'disconnected'
+          isAgentUnavailable(error) && error.reason === 'disconnected'
             ? undefined // sent again on the next reconnect
             : finish(operation.id, { ok: false, error }),
       )
