@@ -37,9 +37,10 @@ before(async () => {
 
 after(() =>
   cleanUp(
+    // The pages first: a page still polling would have the agent run runc in the directory about to go.
+    () => browser?.close(),
     () => docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web', 'bt-e2e-cli', 'bt-e2e-private']),
     stopAgent,
-    () => browser?.close(),
     () => stack?.[Symbol.asyncDispose](),
     () => registry?.[Symbol.asyncDispose](),
     () => secured?.[Symbol.asyncDispose](),

@@ -38,8 +38,9 @@ before(async () => {
 
 after(() =>
   cleanUp(
-    () => agent?.stop(),
+    // The pages first: a page still polling would have the agent run runc in the directory about to go.
     () => browser?.close(),
+    () => agent?.stop(),
     () => stack?.[Symbol.asyncDispose](),
     () => registry?.[Symbol.asyncDispose](),
     () => removeDir(agentHome),

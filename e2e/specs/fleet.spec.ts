@@ -67,9 +67,10 @@ before(async () => {
 
 after(() =>
   cleanUp(
+    // The pages first: a page still polling would have the agent run runc in the directory about to go.
+    () => browser?.close(),
     () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-fleet']) : undefined),
     stopAgent,
-    () => browser?.close(),
     () => stack?.[Symbol.asyncDispose](),
     () => registry?.[Symbol.asyncDispose](),
     () => removeDir(agentHome),
