@@ -13,6 +13,7 @@ import {
   enrolAgentFromPage,
   launchChromium,
   removeDir,
+  signUpOwner,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -50,13 +51,7 @@ after(() =>
 
 test('an admin adds a host; its agent enrols, shows its containers, runs stop/start/remove from the browser, goes offline when stopped', async () => {
   const page = await browser.newPage();
-  await page.goto(stack.url);
-  await page.waitForURL('**/setup');
-  await page.fill('input[name=name]', 'Grace Hopper');
-  await page.fill('input[name=email]', 'grace@example.test');
-  await page.fill('input[name=password]', 'a long enough password');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/hosts');
+  await signUpOwner(page, stack.url, { name: 'Grace Hopper', email: 'grace@example.test' });
 
   agent = await enrolAgentFromPage(page, agentHome);
   const { socket } = agent;

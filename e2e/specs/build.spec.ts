@@ -19,6 +19,7 @@ import {
   enrolAgentFromPage,
   launchChromium,
   removeDir,
+  signUpOwner,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -61,13 +62,7 @@ async function startBuild(page: Page, dockerfile: string, tags: string): Promise
 
 test('an operator builds an image from the page, follows its steps, sees it listed and runs it', async () => {
   const page = await browser.newPage();
-  await page.goto(stack.url);
-  await page.waitForURL('**/setup');
-  await page.fill('input[name=name]', 'Ada Builder');
-  await page.fill('input[name=email]', 'ada.builder@example.test');
-  await page.fill('input[name=password]', 'a long enough password');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/hosts');
+  await signUpOwner(page, stack.url, { name: 'Ada Builder', email: 'ada.builder@example.test' });
   agent = await enrolAgentFromPage(page, agentHome);
   const socket = agent.socket;
   await page

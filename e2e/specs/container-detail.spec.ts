@@ -28,6 +28,7 @@ import {
   enrolAgentFromPage,
   launchChromium,
   removeDir,
+  signUpOwner,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -75,14 +76,7 @@ after(() =>
 test('container detail: inspect sections, state history after a restart, console, recreate with a newer image', async () => {
   const page = await browser.newPage();
   page.on('dialog', (dialog) => void dialog.accept());
-  await page.goto(stack.url);
-  await page.waitForURL('**/setup');
-  await page.fill('input[name=name]', 'Ada Owner');
-  await page.fill('input[name=email]', 'ada@example.test');
-  await page.fill('input[name=password]', 'a long enough password');
-  await page.fill('input[name=teamName]', 'Core');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/hosts');
+  await signUpOwner(page, stack.url, { name: 'Ada Owner', email: 'ada@example.test', teamName: 'Core' });
 
   agent = await enrolAgentFromPage(page, agentHome);
   const { socket } = agent;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './harness';
+import { launchChromium, signUpOwner } from './harness';
 import { type Stack, startStack } from './stack';
 
 let stack: Stack;
@@ -32,14 +32,11 @@ test('nobody can sign up past the first visit; the owner then sees the empty Hos
   assert.equal(await signUpOverHttp('mallory@example.test'), 404);
 
   const page = await browser.newPage();
-  await page.goto(stack.url);
-  await page.waitForURL('**/setup');
-  await page.fill('input[name=name]', 'Grace Hopper');
-  await page.fill('input[name=email]', 'grace@example.test');
-  await page.fill('input[name=password]', 'a long enough password');
-  await page.fill('input[name=teamName]', 'Platform');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/hosts');
+  await signUpOwner(page, stack.url, {
+    name: 'Grace Hopper',
+    email: 'grace@example.test',
+    teamName: 'Platform',
+  });
 
   const empty = async () => {
     await page.waitForSelector('[data-testid=hosts-empty]');

@@ -19,6 +19,7 @@ import {
   enrolAgentFromPage,
   launchChromium,
   removeDir,
+  signUpOwner,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -79,14 +80,7 @@ after(() =>
 
 test('fleet containers, an invited viewer, a second team, and a revoked host', async () => {
   const owner = await browser.newPage();
-  await owner.goto(stack.url);
-  await owner.waitForURL('**/setup');
-  await owner.fill('input[name=name]', 'Ada Owner');
-  await owner.fill('input[name=email]', 'ada@example.test');
-  await owner.fill('input[name=password]', 'a long enough password');
-  await owner.fill('input[name=teamName]', 'Core');
-  await owner.click('button[type=submit]');
-  await owner.waitForURL('**/hosts');
+  await signUpOwner(owner, stack.url, { name: 'Ada Owner', email: 'ada@example.test', teamName: 'Core' });
 
   // A real agent enrols with the command the page gives.
   agent = await enrolAgentFromPage(owner, agentHome);

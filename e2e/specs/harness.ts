@@ -125,3 +125,19 @@ export async function cleanUp(...steps: Array<() => PromiseLike<unknown> | undef
 export function removeDir(path: string | undefined): Promise<void> | undefined {
   return path ? rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) : undefined;
 }
+
+/** The first visit's form: the owner account (and its team, when named); ends on the Hosts page. */
+export async function signUpOwner(
+  page: Page,
+  url: string,
+  owner: { name: string; email: string; password?: string; teamName?: string },
+): Promise<void> {
+  await page.goto(url);
+  await page.waitForURL('**/setup');
+  await page.fill('input[name=name]', owner.name);
+  await page.fill('input[name=email]', owner.email);
+  await page.fill('input[name=password]', owner.password ?? 'a long enough password');
+  if (owner.teamName) await page.fill('input[name=teamName]', owner.teamName);
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/hosts');
+}

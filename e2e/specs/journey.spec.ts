@@ -37,7 +37,7 @@ import {
 } from '@berth/engine/testing/index';
 import { type SshdFixture, startSshd } from '@berth/web/testing/sshd';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { docker, type EnrolledAgent, enrolAgentFromPage, launchChromium } from './harness';
+import { docker, type EnrolledAgent, enrolAgentFromPage, launchChromium, signUpOwner } from './harness';
 import { createNetns, type Forward, forwardHere, forwardInNetns, type Netns, sweepBelow } from './netns';
 import { type Stack, startStack } from './stack';
 
@@ -252,14 +252,12 @@ test('the journey: sign up, two hosts (token and SSH), a private image on both, 
 
   try {
     await step('the owner signs up', async () => {
-      await owner.goto(url);
-      await owner.waitForURL('**/setup');
-      await owner.fill('input[name=name]', 'Ada Owner');
-      await owner.fill('input[name=email]', 'ada@example.test');
-      await owner.fill('input[name=password]', password);
-      await owner.fill('input[name=teamName]', 'Core');
-      await owner.click('button[type=submit]');
-      await owner.waitForURL('**/hosts');
+      await signUpOwner(owner, url, {
+        name: 'Ada Owner',
+        email: 'ada@example.test',
+        password: password,
+        teamName: 'Core',
+      });
       await owner.waitForSelector('[data-testid=hosts-empty]');
       await shot('signed-up');
     });

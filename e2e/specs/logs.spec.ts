@@ -20,6 +20,7 @@ import {
   enrolAgentFromPage,
   launchChromium,
   removeDir,
+  signUpOwner,
 } from './harness';
 import { type Stack, startStack } from './stack';
 
@@ -95,14 +96,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
 test('live logs: fresh lines, stderr marked, filter, pause and resume, download, merged by label, closing and stopping end streams', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(stack.url);
-  await page.waitForURL('**/setup');
-  await page.fill('input[name=name]', 'Lou Logs');
-  await page.fill('input[name=email]', 'lou@example.test');
-  await page.fill('input[name=password]', 'a long enough password');
-  await page.fill('input[name=teamName]', 'Logs');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/hosts');
+  await signUpOwner(page, stack.url, { name: 'Lou Logs', email: 'lou@example.test', teamName: 'Logs' });
   agent = await enrolAgentFromPage(page, agentHome);
   const { socket } = agent;
   await page

@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type SshdFixture, startSshd } from '@berth/web/testing/sshd';
 import { type Browser, chromium } from 'playwright-core';
+import { signUpOwner } from './harness';
 import { type Stack, startStack } from './stack';
 
 const artifacts = fileURLToPath(new URL('../artifacts/ssh-install', import.meta.url));
@@ -67,13 +68,7 @@ after(async () => {
 test('an owner adds a host over SSH: confirms its key, follows the steps, sees it online, uninstalls it', async () => {
   const page = await browser.newPage();
   const url = stack.url.replace('localhost', '127.0.0.1');
-  await page.goto(url);
-  await page.waitForURL('**/setup');
-  await page.fill('input[name=name]', 'Ada Lovelace');
-  await page.fill('input[name=email]', 'ada@example.test');
-  await page.fill('input[name=password]', 'a long enough password');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/hosts');
+  await signUpOwner(page, url, { name: 'Ada Lovelace', email: 'ada@example.test' });
 
   await page.click('[data-testid=add-ssh-link]');
   await page.waitForURL('**/hosts/add-ssh');
