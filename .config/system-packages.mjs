@@ -19,6 +19,8 @@ export const testPackages = [
   'openssh-server',
   // The SSH installer's test logs in as a user without root who becomes root through sudo.
   'sudo',
+  // systemd-nspawn: the installer's test boots this machine's systemd as a host's PID 1 to run the agent's unit.
+  'systemd-container',
   'chromium',
   // setfacl: lets the embedded PostgreSQL's user through a directory it cannot enter (a checkout under /root).
   'acl',

@@ -6,7 +6,7 @@
  */
 import type { BundleManifest } from './bundle';
 import { agentUnit, defaultLayout } from './layout';
-import { shQuote } from './quote';
+import { envFileQuote, shQuote } from './quote';
 
 export function installCommand(publicUrl: string, token: string): string {
   return `curl -fsSL ${shQuote(new URL('/api/agent/install.sh', publicUrl).toString())} | sh -s -- --token ${shQuote(token)}`;
@@ -25,7 +25,7 @@ export function installScript(publicUrl: string, manifest: BundleManifest): stri
 # Berth agent ${manifest.version} installer.
 # Usage: curl -fsSL <this URL> | sh -s -- --token <enrolment token> [--prefix DIR] [--data-root DIR] [--docker-socket PATH]
 set -eu
-CONTROL_PLANE_LINE=${shQuote(`BERTH_CONTROL_PLANE=${shQuote(publicUrl)}`)}
+CONTROL_PLANE_LINE=${shQuote(`BERTH_CONTROL_PLANE=${envFileQuote(publicUrl)}`)}
 BUNDLE_URL=${shQuote(bundleUrl)}
 SHA256=${shQuote(manifest.sha256)}
 PREFIX=${shQuote(defaultLayout.prefix)}

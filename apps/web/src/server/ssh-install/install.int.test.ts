@@ -2,13 +2,15 @@
  * The SSH installer against a real OpenSSH server in a `bt-` network namespace (see sshd.fixture.ts), a real
  * PostgreSQL and the real enrolment route and agent gateway on an HTTP server the agent reaches over the veth.
  * The agent is installed onto this very machine (what sshd runs, runs here) under a temp prefix with its own
- * data root and Docker socket. This machine has no systemd (PID 1 is not systemd), so the installs take the
- * documented fallback: the agent runs detached under nohup/setsid with a pid file.
+ * data root and Docker socket. This machine's PID 1 is not systemd, so those installs take the documented
+ * fallback: the agent runs detached under nohup/setsid with a pid file. One test installs onto a host whose PID 1
+ * is systemd instead: this machine's systemd booted by systemd-nspawn in another netns (systemd-host.fixture.ts),
+ * with sshd as its unit, where the agent runs as the installer's unit.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,8 @@ import { loadBusybox } from '@berth/engine/testing/images';
 import { testNetworkOptions } from '@berth/engine/testing/network';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { agentUnit } from './layout';
+import { envFileQuote } from './quote';
 import { type SshdFixture, startSshd } from './sshd.fixture';
 
 const run = promisify(execFile);
@@ -28,6 +32,8 @@ const repo = new URL('../../../../../', import.meta.url).pathname;
 let root: string;
 let database: EmbeddedDatabase;
 let sshd: SshdFixture;
+/** Hosts a test starts beside `sshd`; closed again after all (a test that times out never reaches its finally). */
+const extraHosts: SshdFixture[] = [];
 let server: Server;
 let agents: WebSocketServer;
 let marker: string;
@@ -176,6 +182,7 @@ describe('agent install over SSH', () => {
     }
     for (const name of ['root', 'sudo', 'bad', 'apt', 'curl', 'ctr', 'upd'])
       if (root) await killAgent(layout(name).prefix).catch(() => undefined);
+    for (const host of extraHosts) await host.close().catch(() => undefined);
     for (const ws of agents?.clients ?? []) ws.terminate();
     agents?.close();
     await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
@@ -578,6 +585,206 @@ describe('agent install over SSH', () => {
     } finally {
       process.env.BERTH_AGENT_BUNDLE_DIR = current;
       await killAgent(where.prefix);
+    }
+  });
+
+  it('on a host whose PID 1 is systemd, the unit runs the agent, restarts it when killed, and keeps its containers through a restart, an update and an uninstall', async () => {
+    const where = layout('sd');
+    const unit = `${where.unitName}.service`;
+    const current = join(repo, 'apps/agent/dist');
+    // The image is put in the data root before the agent exists (the host has no registry to pull from).
+    const engine = await Engine.open({ dataRoot: where.dataRoot, ...testNetworkOptions() });
+    await loadBusybox(engine);
+    await engine.close();
+    // A host of its own: systemd boots in another netns, with the layout's directory shown there.
+    const host = await startSshd(join(root, 'sshd-sd'), { systemd: { binds: [join(root, 'sd')] } });
+    extraHosts.push(host);
+    const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const systemctl = async (...args: string[]) => (await host.exec(['systemctl', ...args])).stdout.trim();
+    const mainPid = async () => Number(await systemctl('show', '-p', 'MainPID', '--value', unit));
+    const restarts = async () => Number(await systemctl('show', '-p', 'NRestarts', '--value', unit));
+    const serving = async () =>
+      (await dockerApi(where.dockerSocket, 'GET', '/version').catch(() => ({ status: 0 }))).status === 200;
+    const container = async (id: string) => {
+      const { json } = await dockerApi(where.dockerSocket, 'GET', `/containers/${id}/json`);
+      return (json as { State: { Running: boolean; Pid: number; StartedAt: string } }).State;
+    };
+    const target = {
+      host: host.address,
+      port: host.port,
+      fingerprint: host.fingerprint,
+      privateKey: host.rootKey,
+      layout: where,
+    };
+    const uninstall = async (removeContainers: boolean) => {
+      const started = await m.service.startUninstall(teamId, userId, {
+        teamId,
+        username: 'root',
+        removeContainers,
+        ...target,
+      });
+      await started.done;
+      return m.service.getRun(teamId, started.id);
+    };
+    try {
+      // systemd reads an environment file's values as sh does (the file the installers write is read by both).
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a hostile value, not a template
+      const values = ["a'; rm -rf / #", "'$(touch bt)'", '`x` \\ "q" $HOME ${IFS}', ' spaced ', ''];
+      const envFile = join(root, 'sd', 'values.env');
+      await writeFile(envFile, values.map((v, i) => `BT_V${i}=${envFileQuote(v)}\n`).join(''));
+      const read = await host.exec([
+        'systemd-run',
+        '--quiet',
+        '--wait',
+        '--pipe',
+        '-p',
+        `EnvironmentFile=${envFile}`,
+        '/usr/bin/env',
+        '-0',
+      ]);
+      expect(read.stderr).toBe('');
+      const environment = new Map(
+        read.stdout.split('\0').map((line) => [line.split('=')[0], line.slice(line.indexOf('=') + 1)]),
+      );
+      expect(values.map((_, i) => environment.get(`BT_V${i}`))).toEqual(values);
+
+      const installed = await install(target);
+      expect(installed.steps.filter((s) => s.status === 'failed')).toEqual([]);
+      expect(installed.status).toBe('succeeded');
+      const configure = installed.steps.find((s) => s.id === 'configure')?.output ?? '';
+      expect(configure).not.toContain('systemd is not running');
+      expect(installed.steps.find((s) => s.id === 'start')?.output).toContain(`Created symlink`);
+      expect((await host.exec(['cat', `/etc/systemd/system/${unit}`])).stdout).toBe(agentUnit(where));
+      expect(await systemctl('is-enabled', unit)).toBe('enabled');
+      expect(await systemctl('is-active', unit)).toBe('active');
+      // systemd's EnvironmentFile= read the hostile URL as the data it is.
+      const first = await mainPid();
+      const environ = (await host.exec(['cat', `/proc/${first}/environ`])).stdout.split('\0');
+      expect(environ).toContain(`BERTH_CONTROL_PLANE=${process.env.BERTH_PUBLIC_URL}`);
+      expect(existsSync(marker)).toBe(false);
+      const db = m.db.db();
+      const online = async () =>
+        (await db.host.count({ where: { id: installed.hostId as string, online: true } })) === 1;
+      await until(online, 'the host is online');
+
+      const created = await dockerApi(where.dockerSocket, 'POST', '/containers/create?name=bt-sd-keep', {
+        Image: 'busybox',
+        Cmd: ['sleep', '1000'],
+        HostConfig: { NetworkMode: 'none' },
+      });
+      expect(created.status).toBe(201);
+      const id = (created.json as { Id: string }).Id;
+      expect((await dockerApi(where.dockerSocket, 'POST', `/containers/${id}/start`)).status).toBe(204);
+      const running = await container(id);
+      expect(running).toMatchObject({ Running: true });
+
+      // Killed: systemd starts it again (Restart=on-failure), and the container ran on meanwhile.
+      await host.exec(['kill', '-KILL', String(first)]);
+      await until(
+        async () => (await mainPid()) !== first && (await mainPid()) > 0,
+        'systemd restarts the agent',
+      );
+      expect(await restarts()).toBe(1);
+      await until(serving, 'the restarted agent serves its socket');
+      expect(await container(id)).toEqual(running);
+
+      // `systemctl restart` (KillMode=process) stops the agent alone.
+      const second = await mainPid();
+      expect((await host.exec(['systemctl', 'restart', unit])).code).toBe(0);
+      expect(await mainPid()).not.toBe(second);
+      await until(serving, 'the agent serves its socket after systemctl restart');
+      expect(await container(id)).toEqual(running);
+
+      // An update: the agent replaces its bundle, exits 75 and systemd starts the new one.
+      await appendFile(join(where.prefix, 'agent.env'), 'BERTH_UPDATE_INTERVAL_MS=1000\n');
+      expect((await host.exec(['systemctl', 'restart', unit])).code).toBe(0);
+      const third = await mainPid();
+      const restartsBefore = await restarts();
+      const newer = join(root, 'newer-bundle-sd');
+      await cp(current, newer, { recursive: true });
+      await writeFile(join(newer, 'berth-agent.mjs'), '\n// bt-update-systemd\n', { flag: 'a' });
+      await run('sh', ['-c', 'cd "$1" && sha256sum berth-agent.mjs > berth-agent.mjs.sha256', 'sh', newer]);
+      const manifest = JSON.parse(await readFile(join(newer, 'manifest.json'), 'utf8'));
+      manifest.sha256 = (await readFile(join(newer, 'berth-agent.mjs.sha256'), 'utf8')).split(' ')[0];
+      await writeFile(join(newer, 'manifest.json'), JSON.stringify(manifest));
+      process.env.BERTH_AGENT_BUNDLE_DIR = newer;
+      try {
+        await until(
+          async () => (await mainPid()) !== third && (await mainPid()) > 0,
+          'the agent restarts on its new bundle',
+        );
+      } finally {
+        process.env.BERTH_AGENT_BUNDLE_DIR = current;
+      }
+      const { fileSha256 } = await import('@berth/agent/upgrade/self-update');
+      expect(await fileSha256(join(where.prefix, 'berth-agent.mjs'))).toBe(manifest.sha256);
+      expect(await restarts()).toBe(restartsBefore + 1);
+      const journal = (await host.exec(['journalctl', '-u', unit, '-o', 'cat', '--no-pager'])).stdout;
+      expect(journal).toMatch(/Main process exited, code=exited, status=75\b/);
+      await until(serving, 'the updated agent serves its socket');
+      expect(await container(id)).toEqual(running);
+      await until(online, 'the updated agent is online again');
+
+      // Uninstalled: the unit is stopped, disabled and gone; the container is not.
+      const kept = await uninstall(false);
+      expect(kept.status).toBe('succeeded');
+      expect(await systemctl('is-active', unit)).toBe('inactive');
+      expect((await host.exec(['test', '-e', `/etc/systemd/system/${unit}`])).code).not.toBe(0);
+      expect((await host.exec(['kill', '-0', String(running.Pid)])).code).toBe(0);
+
+      // Installed again, the agent re-attaches to it; an uninstall that removes containers ends it.
+      const again = await install(target);
+      expect(again.status).toBe('succeeded');
+      expect(await systemctl('is-active', unit)).toBe('active');
+      expect(await container(id)).toEqual(running);
+      const removed = await uninstall(true);
+      expect(removed.status).toBe('succeeded');
+      expect(removed.steps.find((s) => s.id === 'containers')?.output).toContain('/bt-sd-keep: removed');
+      await until(
+        async () => (await host.exec(['kill', '-0', String(running.Pid)])).code !== 0,
+        'the container is gone',
+      );
+
+      // The one-line install on this host takes the same unit, at the default layout (the machine's own /opt,
+      // /var/lib and /run), and its environment file reaches the agent through systemd as written.
+      const { installCommand } = await import('./install-script');
+      const { createEnrollmentToken } = await import('../agents/enrollment');
+      const { token } = await createEnrollmentToken(teamId, userId);
+      const { SshSession } = await import('./session');
+      const session = await SshSession.open(
+        { host: host.address, port: host.port, username: 'root' },
+        { privateKey: host.rootKey },
+        host.fingerprint,
+      );
+      try {
+        const result = await session.exec(installCommand(process.env.BERTH_PUBLIC_URL as string, token), {
+          timeoutMs: 60_000,
+        });
+        expect(result.code).toBe(0);
+        expect(result.stdout).toContain('the agent runs as berth-agent.service');
+      } finally {
+        session.close();
+      }
+      expect(await systemctl('is-enabled', 'berth-agent.service')).toBe('enabled');
+      const identity = async () =>
+        (await host.exec(['cat', '/var/lib/berth/agent/identity.json'])).stdout || 'null';
+      await until(async () => JSON.parse(await identity()) !== null, 'the one-line install enrols');
+      const enrolled = JSON.parse(await identity()) as { hostId: string; controlPlane: string };
+      expect(enrolled.controlPlane).toBe(process.env.BERTH_PUBLIC_URL);
+      await until(
+        async () => (await db.host.count({ where: { id: enrolled.hostId, online: true } })) === 1,
+        'the one-line install comes online',
+      );
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      process.env.BERTH_AGENT_BUNDLE_DIR = current;
+      await host.close();
     }
   });
 

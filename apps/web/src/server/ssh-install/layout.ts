@@ -4,7 +4,7 @@
  * Paths are limited to a plain character set so they are safe in a unit file as well as in the shell.
  */
 import { z } from 'zod';
-import { shQuote } from './quote';
+import { envFileQuote } from './quote';
 
 const plainPath = z
   .string()
@@ -69,10 +69,10 @@ WantedBy=multi-user.target
 /** The agent's configuration as an environment file (read by systemd's EnvironmentFile= and by `. file`). */
 export function agentEnvFile(layout: AgentLayout, controlPlane: string, enrollToken?: string): string {
   const lines = [
-    `BERTH_CONTROL_PLANE=${shQuote(controlPlane)}`,
-    `BERTH_DATA_ROOT=${shQuote(layout.dataRoot)}`,
-    `BERTH_DOCKER_SOCKET=${shQuote(layout.dockerSocket)}`,
+    `BERTH_CONTROL_PLANE=${envFileQuote(controlPlane)}`,
+    `BERTH_DATA_ROOT=${envFileQuote(layout.dataRoot)}`,
+    `BERTH_DOCKER_SOCKET=${envFileQuote(layout.dockerSocket)}`,
   ];
-  if (enrollToken) lines.push(`BERTH_ENROLL_TOKEN=${shQuote(enrollToken)}`);
+  if (enrollToken) lines.push(`BERTH_ENROLL_TOKEN=${envFileQuote(enrollToken)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sshFingerprint, sshKeyType } from './fingerprint';
 import { agentEnvFile, defaultLayout, layoutSchema } from './layout';
-import { sh, shQuote, UnsafeShellValueError } from './quote';
+import { envFileQuote, sh, shQuote, UnsafeShellValueError } from './quote';
 
 const hostile = [
   "a'; rm -rf / #",
@@ -54,6 +54,16 @@ describe('shQuote', () => {
       },
     );
     expect(out).toBe("http://cp.example:3000/?q='$(reboot)'|tok_en-123");
+  });
+
+  it('writes environment file values that a real POSIX sh reads back unchanged, and refuses line breaks', () => {
+    const values = hostile.filter((value) => !/[\r\n]/.test(value));
+    const file = values.map((value, i) => `V${i}=${envFileQuote(value)}`).join('\n');
+    const printed = values.map((_, i) => `"$V${i}"`).join(' ');
+    const out = execFileSync('/bin/sh', ['-c', `${file}\nprintf '%s\\0' ${printed}`], { encoding: 'utf8' });
+    expect(out.split('\0').slice(0, -1)).toEqual(values);
+    expect(() => envFileQuote('a\nb')).toThrow(UnsafeShellValueError);
+    expect(() => envFileQuote('a\rb')).toThrow(UnsafeShellValueError);
   });
 
   it('accepts plain install paths only', () => {

@@ -16,6 +16,19 @@ export function shQuote(value: string | number): string {
 }
 
 /**
+ * A value for the agent's environment file, which is read twice: by POSIX sh (`set -a; . file` without systemd)
+ * and by systemd's EnvironmentFile=. They agree on double quotes: in both, a backslash there escapes a
+ * backslash, ", $ or ` and is otherwise literal, and sh expands no escaped $ or `. They do not agree on single
+ * quotes: systemd reads shQuote's '\'' as two quotes. A line break would end the line for systemd, so a value
+ * holding one is refused.
+ */
+export function envFileQuote(value: string): string {
+  if (/[\0\r\n]/.test(value))
+    throw new UnsafeShellValueError('a value for the environment file contains a NUL byte or a line break');
+  return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
  * A command line from a template whose every interpolated value is quoted with shQuote: the literal parts are
  * the only shell syntax. `sh\`install -m 0644 ${src} ${dest}\``.
  */

@@ -4,6 +4,9 @@
  * throwaway `bt-ssh-…` user who may sudo with a password. The netns shares the filesystem, users and
  * processes with this machine, so what sshd runs, runs here. Everything is removed by `close()`, which is
  * safe to call after a partial start.
+ *
+ * With `systemd`, the netns is a host whose PID 1 is systemd: systemd-nspawn boots this machine's own systemd
+ * there (see bootSystemd), and sshd is a unit of it.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
@@ -13,6 +16,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { bootSystemd, type SystemdHost } from './systemd-host.fixture';
 
 const run = promisify(execFile);
 
@@ -29,6 +33,8 @@ export interface SshdFixture {
   log: () => string;
   /** Restarts sshd with a freshly made host key (a "reinstalled" host); returns the new fingerprint. */
   rotateHostKey: () => Promise<string>;
+  /** A command run on the host as root, in all its namespaces (with `systemd`: inside the booted machine). */
+  exec: (command: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
   close: () => Promise<void>;
 }
 
@@ -139,8 +145,15 @@ exec nsenter "$@"`;
  */
 export async function startSshd(
   dir: string,
-  options: { hide?: string[]; withoutPackages?: string[] } = {},
+  options: {
+    hide?: string[];
+    withoutPackages?: string[];
+    /** Boot a systemd host in the netns and run sshd as its unit; `binds` are shown there at the same path. */
+    systemd?: { binds?: string[] };
+  } = {},
 ): Promise<SshdFixture> {
+  if (options.systemd && (options.hide?.length || options.withoutPackages?.length))
+    throw new Error('a systemd host hides no files and purges no packages');
   const id = randomBytes(3).toString('hex');
   const netns = `bt-ssh-${id}`;
   const vethHost = `bt-sh${id}`;
@@ -158,8 +171,10 @@ export async function startSshd(
   let madeUser = false;
   let madeNetns = false;
   let repository: { dir: string; sources: string } | undefined;
+  let booted: SystemdHost | undefined;
 
   const close = async () => {
+    await booted?.close();
     if (sshd?.pid && sshd.exitCode === null) {
       const exited = new Promise((resolve) => sshd?.once('exit', resolve));
       sshd.kill('SIGTERM');
@@ -193,17 +208,41 @@ export async function startSshd(
       ' ',
     )[1] as string;
 
+  const sshdCommand = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
+
+  const launchSystemd = async () => {
+    if (booted) {
+      const restarted = await booted.exec(['systemctl', 'restart', 'bt-sshd.service']);
+      if (restarted.code !== 0) throw new Error(`sshd did not restart: ${restarted.stderr}`);
+    } else {
+      booted = await bootSystemd({
+        netns,
+        dir: join(dir, 'machine'),
+        units: {
+          'bt-sshd.service': [
+            '[Unit]',
+            'Description=OpenSSH server of the test host',
+            '[Service]',
+            `ExecStart=${sshdCommand.join(' ')}`,
+            // sshd's privilege-separation directory.
+            'RuntimeDirectory=sshd',
+            '',
+          ].join('\n'),
+        },
+        readOnlyBinds: [dir],
+        binds: options.systemd?.binds ?? [],
+      });
+    }
+    await waitForPort(address, port, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}:\n${booted?.console() ?? ''}`);
+    });
+  };
+
   const launch = async () => {
+    if (options.systemd) return launchSystemd();
     // nsenter, not `ip netns exec`: the latter also remounts /sys in a new mount namespace, which hides
     // /sys/fs/cgroup from the agent that sshd's sessions start (it needs the host's cgroups).
-    const command = [
-      `--net=/run/netns/${netns}`,
-      '/usr/sbin/sshd',
-      '-D',
-      '-e',
-      '-f',
-      join(dir, 'sshd_config'),
-    ];
+    const command = [`--net=/run/netns/${netns}`, ...sshdCommand];
     const hide = [...(options.hide ?? [])];
     const purge = options.withoutPackages ?? [];
     const copies = purge.length
@@ -258,7 +297,7 @@ export async function startSshd(
   try {
     await mkdir(dir, { recursive: true });
     await chmod(dir, 0o755);
-    if (!existsSync('/run/sshd')) {
+    if (!options.systemd && !existsSync('/run/sshd')) {
       // sshd's privilege-separation directory; Debian's package makes it at boot through systemd-tmpfiles.
       await mkdir('/run/sshd', { mode: 0o755 });
       madeRunSshd = true;
@@ -318,7 +357,16 @@ export async function startSshd(
       fingerprint: await fingerprintOf('host_key'),
       rootKey: await readFile(join(dir, 'root_key'), 'utf8'),
       user: { name: userName, password, sudoPassword: password },
-      log: () => output,
+      exec: async (command) => {
+        if (booted) return booted.exec(command);
+        return new Promise((resolve) => {
+          execFile(command[0] as string, command.slice(1), (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+            resolve({ code, stdout, stderr });
+          });
+        });
+      },
+      log: () => (booted ? booted.console() : output),
       rotateHostKey: async () => {
         if (sshd?.pid && sshd.exitCode === null) {
           const exited = new Promise((resolve) => sshd?.once('exit', resolve));
