@@ -588,7 +588,7 @@ describe('agent install over SSH', () => {
     }
   });
 
-  it('on a host whose PID 1 is systemd, the unit runs the agent, restarts it when killed, and keeps its containers through a restart, an update and an uninstall', async () => {
+  it('on a host whose PID 1 is systemd: a failed run leaves no unit; the unit runs the agent, restarts it when killed, keeps its container through restart, update and uninstall; curl | sh takes the same unit', async () => {
     const where = layout('sd');
     const unit = `${where.unitName}.service`;
     const current = join(repo, 'apps/agent/dist');
@@ -654,11 +654,46 @@ describe('agent install over SSH', () => {
       );
       expect(values.map((_, i) => environment.get(`BT_V${i}`))).toEqual(values);
 
+      // A run that fails after writing the unit (its agent reaches no control plane: nothing listens on the
+      // discard port) leaves no unit behind, neither running nor enabled nor on disk.
+      const { runInstall } = await import('./installer');
+      const { createEnrollmentToken } = await import('../agents/enrollment');
+      let steps: Array<{ id: string; status: string; output: string }> = [];
+      const failure = await runInstall({
+        target: { host: host.address, port: host.port, username: 'root' },
+        credentials: { privateKey: host.rootKey },
+        fingerprint: host.fingerprint,
+        layout: where,
+        controlPlane: `http://${sshd.hostAddress}:9/`,
+        allowPackages: false,
+        bundle: { dir: current },
+        knownHost: async () => false,
+        createEnrollmentToken: async () => (await createEnrollmentToken(teamId, userId)).token,
+        waitOnline: async () => false,
+        onUpdate: (update) => {
+          steps = update;
+        },
+        heartbeatTimeoutMs: 4000,
+      }).then(
+        () => null,
+        (error: Error) => error,
+      );
+      expect(failure?.message).toBe('the agent did not enrol');
+      expect(steps.find((s) => s.id === 'start')?.status).toBe('ok');
+      expect(steps.find((s) => s.id === 'heartbeat')).toMatchObject({ status: 'failed' });
+      // What systemd's journal says of the unit is shown with the failed step.
+      expect(steps.find((s) => s.id === 'heartbeat')?.output).toContain(`Started ${unit}`);
+      expect(await systemctl('is-active', unit)).not.toBe('active');
+      expect(await systemctl('is-enabled', unit)).not.toBe('enabled');
+      expect((await host.exec(['test', '-e', `/etc/systemd/system/${unit}`])).code).not.toBe(0);
+      expect(existsSync(join(where.prefix, 'agent.env'))).toBe(false);
+
       const installed = await install(target);
       expect(installed.steps.filter((s) => s.status === 'failed')).toEqual([]);
       expect(installed.status).toBe('succeeded');
-      const configure = installed.steps.find((s) => s.id === 'configure')?.output ?? '';
-      expect(configure).not.toContain('systemd is not running');
+      expect(installed.steps.find((s) => s.id === 'configure')?.output).toContain(
+        `/etc/systemd/system/${unit}`,
+      );
       expect(installed.steps.find((s) => s.id === 'start')?.output).toContain(`Created symlink`);
       expect((await host.exec(['cat', `/etc/systemd/system/${unit}`])).stdout).toBe(agentUnit(where));
       expect(await systemctl('is-enabled', unit)).toBe('enabled');
@@ -754,7 +789,6 @@ describe('agent install over SSH', () => {
       // The one-line install on this host takes the same unit, at the default layout (the machine's own /opt,
       // /var/lib and /run), and its environment file reaches the agent through systemd as written.
       const { installCommand } = await import('./install-script');
-      const { createEnrollmentToken } = await import('../agents/enrollment');
       const { token } = await createEnrollmentToken(teamId, userId);
       const { SshSession } = await import('./session');
       const session = await SshSession.open(
