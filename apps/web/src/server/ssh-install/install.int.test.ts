@@ -93,6 +93,21 @@ function dockerApi(
   });
 }
 
+/**
+ * Another bundle for the control plane to offer: the built one with one more line (so another sha256), with
+ * its checksum file and manifest to match, in `root/<name>`.
+ */
+async function newerBundle(name: string): Promise<{ dir: string; sha256: string }> {
+  const dir = join(root, name);
+  await cp(join(repo, 'apps/agent/dist'), dir, { recursive: true });
+  await writeFile(join(dir, 'berth-agent.mjs'), `\n// bt-update ${name}\n`, { flag: 'a' });
+  await run('sh', ['-c', 'cd "$1" && sha256sum berth-agent.mjs > berth-agent.mjs.sha256', 'sh', dir]);
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+  manifest.sha256 = (await readFile(join(dir, 'berth-agent.mjs.sha256'), 'utf8')).split(' ')[0];
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  return { dir, sha256: manifest.sha256 as string };
+}
+
 async function install(input: Record<string, unknown>) {
   const started = await m.service.startInstall(teamId, userId, {
     teamId,
@@ -555,18 +570,12 @@ describe('agent install over SSH', () => {
     expect(Number((await readFile(pidFile, 'utf8')).trim())).toBe(child.pid);
 
     // The control plane now offers another bundle (same code, one more line, so another sha256).
-    const newer = join(root, 'newer-bundle');
-    await cp(current, newer, { recursive: true });
-    await writeFile(join(newer, 'berth-agent.mjs'), '\n// bt-update\n', { flag: 'a' });
-    await run('sh', ['-c', 'cd "$1" && sha256sum berth-agent.mjs > berth-agent.mjs.sha256', 'sh', newer]);
-    const manifest = JSON.parse(await readFile(join(newer, 'manifest.json'), 'utf8'));
-    manifest.sha256 = (await readFile(join(newer, 'berth-agent.mjs.sha256'), 'utf8')).split(' ')[0];
-    await writeFile(join(newer, 'manifest.json'), JSON.stringify(manifest));
+    const { dir: newer, sha256 } = await newerBundle('newer-bundle');
     process.env.BERTH_AGENT_BUNDLE_DIR = newer;
     try {
-      for (let i = 0; i < 120 && (await fileSha256(bundle)) !== manifest.sha256; i++)
+      for (let i = 0; i < 120 && (await fileSha256(bundle)) !== sha256; i++)
         await new Promise((r) => setTimeout(r, 250));
-      expect(await fileSha256(bundle)).toBe(manifest.sha256);
+      expect(await fileSha256(bundle)).toBe(sha256);
       let pid = child.pid;
       for (let i = 0; i < 120 && pid === child.pid; i++) {
         pid = Number((await readFile(pidFile, 'utf8')).trim());
@@ -741,13 +750,7 @@ describe('agent install over SSH', () => {
       expect((await host.exec(['systemctl', 'restart', unit])).code).toBe(0);
       const third = await mainPid();
       const restartsBefore = await restarts();
-      const newer = join(root, 'newer-bundle-sd');
-      await cp(current, newer, { recursive: true });
-      await writeFile(join(newer, 'berth-agent.mjs'), '\n// bt-update-systemd\n', { flag: 'a' });
-      await run('sh', ['-c', 'cd "$1" && sha256sum berth-agent.mjs > berth-agent.mjs.sha256', 'sh', newer]);
-      const manifest = JSON.parse(await readFile(join(newer, 'manifest.json'), 'utf8'));
-      manifest.sha256 = (await readFile(join(newer, 'berth-agent.mjs.sha256'), 'utf8')).split(' ')[0];
-      await writeFile(join(newer, 'manifest.json'), JSON.stringify(manifest));
+      const { dir: newer, sha256 } = await newerBundle('newer-bundle-sd');
       process.env.BERTH_AGENT_BUNDLE_DIR = newer;
       try {
         await until(
@@ -758,7 +761,7 @@ describe('agent install over SSH', () => {
         process.env.BERTH_AGENT_BUNDLE_DIR = current;
       }
       const { fileSha256 } = await import('@berth/agent/upgrade/self-update');
-      expect(await fileSha256(join(where.prefix, 'berth-agent.mjs'))).toBe(manifest.sha256);
+      expect(await fileSha256(join(where.prefix, 'berth-agent.mjs'))).toBe(sha256);
       expect(await restarts()).toBe(restartsBefore + 1);
       const journal = (await host.exec(['journalctl', '-u', unit, '-o', 'cat', '--no-pager'])).stdout;
       expect(journal).toMatch(/Main process exited, code=exited, status=75\b/);

@@ -16,7 +16,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { bootSystemd, type SystemdHost } from './systemd-host.fixture';
+import { bootSystemd, runCommand, type SystemdHost } from './systemd-host.fixture';
 
 const run = promisify(execFile);
 
@@ -359,12 +359,7 @@ export async function startSshd(
       user: { name: userName, password, sudoPassword: password },
       exec: async (command) => {
         if (booted) return booted.exec(command);
-        return new Promise((resolve) => {
-          execFile(command[0] as string, command.slice(1), (error, stdout, stderr) => {
-            const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-            resolve({ code, stdout, stderr });
-          });
-        });
+        return runCommand(command[0] as string, command.slice(1));
       },
       log: () => (booted ? booted.console() : output),
       rotateHostKey: async () => {

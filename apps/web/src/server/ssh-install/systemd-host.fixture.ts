@@ -43,7 +43,8 @@ export interface SystemdHostOptions {
   readOnlyBinds?: string[];
 }
 
-function execIn(
+/** A command's exit status and output; never throws for an exit status (a timeout or a spawn error is 1). */
+export function runCommand(
   file: string,
   args: string[],
   timeoutMs = 60_000,
@@ -59,7 +60,7 @@ function execIn(
 /** The cgroup2 hierarchy: /sys/fs/cgroup on a unified machine, /sys/fs/cgroup/unified on a hybrid one. */
 async function cgroup2Root(): Promise<string> {
   for (const path of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) {
-    const { stdout } = await execIn('stat', ['-f', '-c', '%T', path]);
+    const { stdout } = await runCommand('stat', ['-f', '-c', '%T', path]);
     if (stdout.trim() === 'cgroup2fs') return path;
   }
   throw new Error('no cgroup2 hierarchy is mounted here; systemd-nspawn needs one');
@@ -89,7 +90,7 @@ export async function bootSystemd(options: SystemdHostOptions): Promise<SystemdH
 
   const exec: SystemdHost['exec'] = async (command) => {
     if (!leader) throw new Error(`${name} has not booted`);
-    return execIn('nsenter', ['-t', String(leader), '-a', '--', ...command]);
+    return runCommand('nsenter', ['-t', String(leader), '-a', '--', ...command]);
   };
 
   const close = async () => {
