@@ -1,9 +1,13 @@
 /**
- * Container start benchmark, one run, three contenders on the same busybox rootfs:
+ * Container start benchmark, one run, four contenders on the same busybox rootfs:
  *   - Berth's engine: create, start, wait, remove of `true` (network none), in process;
- *   - raw runc: `runc run` of a prepared bundle (the floor: no monitor, no overlay, no bookkeeping);
+ *   - raw runc: `runc run` of a prepared bundle with `runc spec`'s defaults (the floor: no monitor, no overlay,
+ *     no bookkeeping);
+ *   - raw runc with Berth's spec: `runc run` of the very config.json Berth wrote for a `true` container (its
+ *     overlay on /, seccomp filter, masked paths, /sys/fs/cgroup): the runtime's share of Berth's time, so the
+ *     rest is the engine's own (monitor, bookkeeping, exit handling);
  *   - dockerd 20.10: `docker run --rm --network none busybox true` through its socket.
- * Prints medians and the ratios Berth/runc and dockerd/Berth.
+ * Prints medians and the ratios Berth/runc, Berth/runc with Berth's spec, and dockerd/Berth.
  *
  * With `--network bridge` (or `both`, the default) Berth and dockerd also run `true` on their default bridge
  * network (dockerd on a test bridge `bt-benchbr0` it is given, without iptables).
@@ -11,7 +15,7 @@
  *   npx tsx bench/start/run.ts [--rounds 20] [--only berth,runc,dockerd] [--network none|bridge|both]
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startReferenceDockerd } from '@berth/agent/docker-api/reference';
@@ -88,6 +92,28 @@ try {
         if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
         await engine.containers.remove(Id);
       });
+    if (only.has('runc')) {
+      // A `true` container run once and left stopped: its config.json, overlay dirs and files stay for runc.
+      const { Id } = await engine.containers.create({
+        Image: 'busybox',
+        Cmd: ['true'],
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await engine.containers.start(Id);
+      await engine.containers.wait(Id);
+      const containerDir = join(work, 'berth', 'containers', Id);
+      const spec = JSON.parse(await readFile(join(containerDir, 'config.json'), 'utf8'));
+      spec.linux.cgroupsPath = '/berth/bt-bench-spec';
+      const bundle = join(work, 'berth-spec-bundle');
+      await mkdir(bundle);
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+      const root = join(work, 'runc-spec-root');
+      let n = 0;
+      results['runc-berth-spec'] = await sample('runc+spec', () =>
+        run('runc', ['--root', root, 'run', '--bundle', bundle, `bt-bench-spec-${n++}`]),
+      );
+      await engine.containers.remove(Id);
+    }
   }
   if (only.has('runc')) {
     // The same rootfs, unpacked once; `runc spec` defaults plus a private network namespace.
@@ -97,7 +123,6 @@ try {
     await writeFile(join(work, 'rootfs.tar'), await tarBytes(await busyboxEntries()));
     await run('tar', ['-xf', join(work, 'rootfs.tar'), '-C', rootfs]);
     await run('runc', ['spec'], bundle);
-    const { readFile } = await import('node:fs/promises');
     const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
     spec.process.terminal = false;
     spec.process.args = ['true'];
@@ -140,6 +165,10 @@ console.info(`\nrounds=${rounds} (medians of create+start+wait+remove of \`true\
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
 if (results['berth-none'] && results.runc)
   console.info(`berth(none) / runc      ${ratio(results['berth-none'], results.runc)}  (target <= 2x)`);
+if (results['berth-none'] && results['runc-berth-spec'])
+  console.info(
+    `berth(none) / runc with Berth's spec ${ratio(results['berth-none'], results['runc-berth-spec'])}  (the engine's own share)`,
+  );
 for (const mode of modes)
   console.info(
     `dockerd / berth (${mode.padEnd(6)}) ${ratio(results[`dockerd-${mode}`], results[`berth-${mode}`])}  (>1 means Berth is faster; target >= 3x with the bridge)`,
