@@ -108,6 +108,47 @@ async function newerBundle(name: string): Promise<{ dir: string; sha256: string 
   return { dir, sha256: manifest.sha256 as string };
 }
 
+/** The busybox image put in a data root before the agent exists (the hosts here have no registry to pull from). */
+async function preloadBusybox(dataRoot: string): Promise<void> {
+  const engine = await Engine.open({ dataRoot, ...testNetworkOptions() });
+  await loadBusybox(engine);
+  await engine.close();
+}
+
+/** A `sleep 1000` container created and started through an agent's Docker API; its id. */
+async function startSleeper(socketPath: string, name: string): Promise<string> {
+  const created = await dockerApi(socketPath, 'POST', `/containers/create?name=${name}`, {
+    Image: 'busybox',
+    Cmd: ['sleep', '1000'],
+    HostConfig: { NetworkMode: 'none' },
+  });
+  expect(created.status).toBe(201);
+  const id = (created.json as { Id: string }).Id;
+  expect((await dockerApi(socketPath, 'POST', `/containers/${id}/start`)).status).toBe(204);
+  return id;
+}
+
+/** An uninstall run as root with the host's key, to its end; the run as recorded. */
+async function uninstall(
+  target: {
+    host: string;
+    port: number;
+    fingerprint: string;
+    privateKey: string;
+    layout: ReturnType<typeof layout>;
+  },
+  removeContainers: boolean,
+) {
+  const started = await m.service.startUninstall(teamId, userId, {
+    teamId,
+    username: 'root',
+    removeContainers,
+    ...target,
+  });
+  await started.done;
+  return m.service.getRun(teamId, started.id);
+}
+
 async function install(input: Record<string, unknown>) {
   const started = await m.service.startInstall(teamId, userId, {
     teamId,
@@ -257,20 +298,18 @@ describe('agent install over SSH', () => {
     expect(again.steps.find((s) => s.id === 'enrol')).toMatchObject({ status: 'skipped' });
     expect(await db.host.count({ where: { teamId } })).toBe(1);
 
-    const removed = await m.service.startUninstall(teamId, userId, {
-      teamId,
-      host: sshd.address,
-      port: sshd.port,
-      username: 'root',
-      privateKey: sshd.rootKey,
-      fingerprint: sshd.fingerprint,
-      removeContainers: false,
-      layout: where,
-    });
-    await removed.done;
-    const uninstall = await m.service.getRun(teamId, removed.id);
-    expect(uninstall.status).toBe('succeeded');
-    expect(uninstall.steps.map((s) => [s.id, s.status])).toEqual([
+    const uninstalled = await uninstall(
+      {
+        host: sshd.address,
+        port: sshd.port,
+        fingerprint: sshd.fingerprint,
+        privateKey: sshd.rootKey,
+        layout: where,
+      },
+      false,
+    );
+    expect(uninstalled.status).toBe('succeeded');
+    expect(uninstalled.steps.map((s) => [s.id, s.status])).toEqual([
       ['connect', 'ok'],
       ['containers', 'skipped'],
       ['stop', 'ok'],
@@ -481,39 +520,22 @@ describe('agent install over SSH', () => {
 
   it('uninstall keeps running containers unless asked; asked, it removes them through the agent', async () => {
     const where = layout('ctr');
-    // The image is put in the data root before the agent exists (the host has no registry to pull from).
-    const engine = await Engine.open({ dataRoot: where.dataRoot, ...testNetworkOptions() });
-    await loadBusybox(engine);
-    await engine.close();
+    await preloadBusybox(where.dataRoot);
     const installed = await install({ privateKey: sshd.rootKey, layout: where });
     expect(installed.status).toBe('succeeded');
-    const created = await dockerApi(where.dockerSocket, 'POST', '/containers/create?name=bt-ssh-keep', {
-      Image: 'busybox',
-      Cmd: ['sleep', '1000'],
-      HostConfig: { NetworkMode: 'none' },
-    });
-    expect(created.status).toBe(201);
-    const id = (created.json as { Id: string }).Id;
-    expect((await dockerApi(where.dockerSocket, 'POST', `/containers/${id}/start`)).status).toBe(204);
+    const id = await startSleeper(where.dockerSocket, 'bt-ssh-keep');
     const inspected = await dockerApi(where.dockerSocket, 'GET', `/containers/${id}/json`);
     const pid = (inspected.json as { State: { Pid: number } }).State.Pid;
     expect(pid).toBeGreaterThan(0);
 
-    const uninstall = async (removeContainers: boolean) => {
-      const started = await m.service.startUninstall(teamId, userId, {
-        teamId,
-        host: sshd.address,
-        port: sshd.port,
-        username: 'root',
-        privateKey: sshd.rootKey,
-        fingerprint: sshd.fingerprint,
-        removeContainers,
-        layout: where,
-      });
-      await started.done;
-      return m.service.getRun(teamId, started.id);
+    const target = {
+      host: sshd.address,
+      port: sshd.port,
+      fingerprint: sshd.fingerprint,
+      privateKey: sshd.rootKey,
+      layout: where,
     };
-    const kept = await uninstall(false);
+    const kept = await uninstall(target, false);
     expect(kept.status).toBe('succeeded');
     expect(await pidAlive(join(where.prefix, 'agent.pid'))).toBeNull();
     // The agent is gone; its container's process is not.
@@ -526,7 +548,7 @@ describe('agent install over SSH', () => {
     expect((listed.json as Array<{ Id: string; State: string }>).map((c) => [c.Id, c.State])).toEqual([
       [id, 'running'],
     ]);
-    const removed = await uninstall(true);
+    const removed = await uninstall(target, true);
     expect(removed.status).toBe('succeeded');
     expect(removed.steps.find((s) => s.id === 'containers')?.output).toContain('/bt-ssh-keep: removed');
     for (let i = 0; i < 40 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 250));
@@ -601,10 +623,7 @@ describe('agent install over SSH', () => {
     const where = layout('sd');
     const unit = `${where.unitName}.service`;
     const current = join(repo, 'apps/agent/dist');
-    // The image is put in the data root before the agent exists (the host has no registry to pull from).
-    const engine = await Engine.open({ dataRoot: where.dataRoot, ...testNetworkOptions() });
-    await loadBusybox(engine);
-    await engine.close();
+    await preloadBusybox(where.dataRoot);
     // A host of its own: systemd boots in another netns, with the layout's directory shown there.
     const host = await startSshd(join(root, 'sshd-sd'), { systemd: { binds: [join(root, 'sd')] } });
     extraHosts.push(host);
@@ -630,16 +649,6 @@ describe('agent install over SSH', () => {
       fingerprint: host.fingerprint,
       privateKey: host.rootKey,
       layout: where,
-    };
-    const uninstall = async (removeContainers: boolean) => {
-      const started = await m.service.startUninstall(teamId, userId, {
-        teamId,
-        username: 'root',
-        removeContainers,
-        ...target,
-      });
-      await started.done;
-      return m.service.getRun(teamId, started.id);
     };
     try {
       // systemd reads an environment file's values as sh does (the file the installers write is read by both).
@@ -717,14 +726,7 @@ describe('agent install over SSH', () => {
         (await db.host.count({ where: { id: installed.hostId as string, online: true } })) === 1;
       await until(online, 'the host is online');
 
-      const created = await dockerApi(where.dockerSocket, 'POST', '/containers/create?name=bt-sd-keep', {
-        Image: 'busybox',
-        Cmd: ['sleep', '1000'],
-        HostConfig: { NetworkMode: 'none' },
-      });
-      expect(created.status).toBe(201);
-      const id = (created.json as { Id: string }).Id;
-      expect((await dockerApi(where.dockerSocket, 'POST', `/containers/${id}/start`)).status).toBe(204);
+      const id = await startSleeper(where.dockerSocket, 'bt-sd-keep');
       const running = await container(id);
       expect(running).toMatchObject({ Running: true });
 
@@ -770,7 +772,7 @@ describe('agent install over SSH', () => {
       await until(online, 'the updated agent is online again');
 
       // Uninstalled: the unit is stopped, disabled and gone; the container is not.
-      const kept = await uninstall(false);
+      const kept = await uninstall(target, false);
       expect(kept.status).toBe('succeeded');
       expect(await systemctl('is-active', unit)).toBe('inactive');
       expect((await host.exec(['test', '-e', `/etc/systemd/system/${unit}`])).code).not.toBe(0);
@@ -781,7 +783,7 @@ describe('agent install over SSH', () => {
       expect(again.status).toBe('succeeded');
       expect(await systemctl('is-active', unit)).toBe('active');
       expect(await container(id)).toEqual(running);
-      const removed = await uninstall(true);
+      const removed = await uninstall(target, true);
       expect(removed.status).toBe('succeeded');
       expect(removed.steps.find((s) => s.id === 'containers')?.output).toContain('/bt-sd-keep: removed');
       await until(
