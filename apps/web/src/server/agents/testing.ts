@@ -1,11 +1,23 @@
 /**
  * For integration tests of the agent link: a control-plane instance made of the real gateway, its own bus on
- * the test's PostgreSQL (DATABASE_URL set by teams/testing.ts) and its own WebSocket endpoint on loopback.
- * Loaded lazily so the environment is set before the server modules read it.
+ * the test's PostgreSQL (DATABASE_URL set by teams/testing.ts) and its own WebSocket endpoint on loopback, and
+ * a host whose real engine is linked to one. Loaded lazily so the environment is set before the server modules
+ * read it.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { engineBackend } from '@berth/agent/link/backend';
+import { ControlPlaneLink } from '@berth/agent/link/client';
+import { AgentIdentity } from '@berth/agent/link/identity';
+import { seedTeam } from '@berth/db/seed';
+import { Engine } from '@berth/engine';
+import { loadBusybox, testNetworkOptions } from '@berth/engine/testing/index';
+import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
+import type { ControlPlaneHarness } from '../teams/testing';
 import type { InstanceBus } from './bus';
 import type { AgentGateway, RelayTimings } from './gateway';
 
@@ -50,4 +62,107 @@ export async function startGatewayInstance(
       await bus[Symbol.asyncDispose]();
     },
   };
+}
+
+export interface LinkedAgent extends AsyncDisposable {
+  /** The host's engine: busybox loaded, on the test's own bridge names. */
+  engine: Engine;
+  link: ControlPlaneLink;
+  /**
+   * The instance the agent links to. A test that restarts it sets the new one here, so that close() closes
+   * the one running then.
+   */
+  gateway: GatewayInstance;
+  teamId: string;
+  hostId: string;
+  /** Removes the link, the gateway, every container of the engine, the engine and the test's directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * A real engine behind the real agent link and backend, linked over a real WebSocket to a new gateway instance,
+ * as the host `bt-<name>-host` of a new team; ready once the gateway has the host connected. With
+ * `processGateway`, the procedures of this process send through that gateway (as the custom server's do), and
+ * stop doing so at close.
+ */
+export async function startLinkedAgent(
+  cp: ControlPlaneHarness,
+  name: string,
+  options: { processGateway?: boolean } = {},
+): Promise<LinkedAgent> {
+  const root = await mkdtemp(join(tmpdir(), `bt-web-${name}-agent-`));
+  const made: { engine?: Engine; gateway?: GatewayInstance; link?: ControlPlaneLink } = {};
+  const holder = globalThis as { berthGateway?: unknown };
+  // Every step runs even when one before it fails: what a failed step leaves must not keep the rest behind.
+  async function close(): Promise<void> {
+    const steps = [
+      () => made.link?.close(),
+      () => made.gateway?.close(),
+      async () => {
+        if (!made.engine) return;
+        for (const c of made.engine.containers.list({ all: true }))
+          await made.engine.containers.remove(c.Id, { force: true, volumes: true }).catch(() => {});
+        await made.engine.close();
+      },
+      () => {
+        if (options.processGateway) delete holder.berthGateway;
+      },
+      () => rm(root, { recursive: true, force: true }),
+    ];
+    let failure: unknown;
+    for (const step of steps)
+      await Promise.resolve()
+        .then(step)
+        .catch((error: unknown) => {
+          failure ??= error;
+        });
+    if (failure) throw failure;
+  }
+  try {
+    const engine = await Engine.open({ dataRoot: join(root, 'engine'), ...testNetworkOptions() });
+    made.engine = engine;
+    await loadBusybox(engine);
+    const gateway = await startGatewayInstance();
+    made.gateway = gateway;
+    if (options.processGateway) holder.berthGateway = gateway.gateway;
+    const prisma = cp.db.db();
+    const identity = await AgentIdentity.load(join(root, 'agent'));
+    const teamId = (await seedTeam(prisma)).id;
+    const hostName = `bt-${name}-host`;
+    const hostId = (
+      await prisma.host.create({ data: { teamId, name: hostName, publicKey: identity.publicKey } })
+    ).id;
+    const link = new ControlPlaneLink({
+      controlPlane: gateway.url,
+      hostId,
+      identity,
+      backend: engineBackend(engine),
+      log: pino({ level: 'silent' }),
+      agentVersion: 'test',
+      // Reconnect at once in tests: the delay's upper bound starts at the protocol's base.
+      random: () => 0,
+    }).start();
+    made.link = link;
+    for (let i = 0; !gateway.gateway.connected().includes(hostId); i++) {
+      if (i === 200) throw new Error(`the agent of ${hostName} did not connect within 10 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return {
+      engine,
+      link,
+      get gateway() {
+        return made.gateway as GatewayInstance;
+      },
+      set gateway(next: GatewayInstance) {
+        made.gateway = next;
+      },
+      teamId,
+      hostId,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

@@ -7,30 +7,22 @@
  * newer image pushed under the same tag and keeps the container's settings and data; a failing pull leaves the
  * old container running and untouched.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { engineBackend } from '@berth/agent/link/backend';
-import { ControlPlaneLink } from '@berth/agent/link/client';
-import { AgentIdentity } from '@berth/agent/link/identity';
 import { seedTeam } from '@berth/db/seed';
-import { Engine } from '@berth/engine';
+import type { Engine } from '@berth/engine';
 import {
   buildImage,
   buildLayer,
   busyboxEntries,
   freePort,
   importImage,
-  loadBusybox,
   pushImage,
   type StartedRegistry,
   startRegistry,
-  testNetworkOptions,
 } from '@berth/engine/testing/index';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayInstance } from '../agents/testing';
-import { startGatewayInstance } from '../agents/testing';
+import { type LinkedAgent, startLinkedAgent } from '../agents/testing';
 import { type Caller, type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 
 const credentials = { username: 'bt-puller', password: 'bt-pull-password-9' };
@@ -50,11 +42,9 @@ async function appImage(version: string) {
 
 describe('container detail: inspect, state history, recreate', () => {
   let cp: ControlPlaneHarness;
-  let gw: GatewayInstance;
+  let agent: LinkedAgent;
   let registry: StartedRegistry;
   let engine: Engine;
-  let root: string;
-  let link: ControlPlaneLink;
   let teamId: string;
   let hostId: string;
   let operator: Caller;
@@ -67,28 +57,9 @@ describe('container detail: inspect, state history, recreate', () => {
       auth: 'htpasswd',
       users: { [credentials.username]: credentials.password },
     });
-    root = await mkdtemp(join(tmpdir(), 'bt-detail-'));
-    engine = await Engine.open({ dataRoot: join(root, 'engine'), ...testNetworkOptions() });
-    await loadBusybox(engine);
-    gw = await startGatewayInstance();
     // The procedures send through this process's gateway: the one the agent is connected to.
-    (globalThis as { berthGateway?: unknown }).berthGateway = gw.gateway;
-    const prisma = cp.db.db();
-    const identity = await AgentIdentity.load(join(root, 'agent'));
-    teamId = (await seedTeam(prisma)).id;
-    hostId = (
-      await prisma.host.create({ data: { teamId, name: 'bt-detail-host', publicKey: identity.publicKey } })
-    ).id;
-    link = new ControlPlaneLink({
-      controlPlane: gw.url,
-      hostId,
-      identity,
-      backend: engineBackend(engine),
-      log: pino({ level: 'silent' }),
-      agentVersion: 'test',
-    }).start();
-    for (let i = 0; i < 200 && !gw.gateway.connected().includes(hostId); i++)
-      await new Promise((r) => setTimeout(r, 50));
+    agent = await startLinkedAgent(cp, 'detail', { processGateway: true });
+    ({ engine, teamId, hostId } = agent);
     const op = await cp.user(teamId, 'operator');
     operator = op.caller;
     operatorId = op.userId;
@@ -97,15 +68,9 @@ describe('container detail: inspect, state history, recreate', () => {
     await admin.registries.save({ teamId, serverAddress: registry.host, ...credentials });
   });
   afterAll(async () => {
-    await link?.close();
-    await gw?.close();
-    if (engine)
-      for (const c of engine.containers.list({ all: true }))
-        await engine.containers.remove(c.Id, { force: true, volumes: true }).catch(() => {});
-    await engine?.close();
+    await agent?.close();
     await registry?.stop();
     await cp?.stop();
-    if (root) await rm(root, { recursive: true, force: true });
   });
 
   /** The inventory row exists once the agent's delta for the container arrived. */
