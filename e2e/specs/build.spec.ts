@@ -5,51 +5,22 @@
  * and exit code and tags nothing.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pushBusybox, type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
-import type { Browser, Page } from 'playwright-core';
-import {
-  cleanUp,
-  docker,
-  type EnrolledAgent,
-  enrolAgentFromPage,
-  launchChromium,
-  removeDir,
-  signUpOwner,
-} from './harness';
-import { type Stack, startStack } from './stack';
+import { pushBusybox, tarBytes } from '@berth/engine/testing/index';
+import type { Page } from 'playwright-core';
+import { type AgentBench, signUpOwner, startAgentBench } from './harness';
 
-let stack: Stack;
-let browser: Browser;
-let registry: StartedRegistry;
-let agentHome: string;
-let agent: EnrolledAgent | undefined;
+let bench: AgentBench;
 
 before(async () => {
-  registry = await startRegistry();
-  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
-  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-build-'));
-  await chmod(agentHome, 0o755);
-  browser = await launchChromium();
+  bench = await startAgentBench('build');
 });
 
-after(() =>
-  cleanUp(
-    // The pages first: a page still polling would have the agent run runc in the directory about to go.
-    () => browser?.close(),
-    () => agent?.stop(),
-    () => stack?.[Symbol.asyncDispose](),
-    () => registry?.[Symbol.asyncDispose](),
-    () => removeDir(agentHome),
-  ),
-);
+after(() => bench?.close());
 
 async function startBuild(page: Page, dockerfile: string, tags: string): Promise<void> {
-  await page.goto(`${stack.url}/images`);
+  await page.goto(`${bench.stack.url}/images`);
   await page.click('text=Build an image');
   await page.waitForURL('**/images/build');
   await page.waitForSelector('select[name=host] option:nth-child(2)', { state: 'attached', timeout: 20_000 });
@@ -61,15 +32,10 @@ async function startBuild(page: Page, dockerfile: string, tags: string): Promise
 }
 
 test('an operator builds an image from the page, follows its steps, sees it listed and runs it', async () => {
+  const { stack, browser, registry, docker } = bench;
   const page = await browser.newPage();
   await signUpOwner(page, stack.url, { name: 'Ada Builder', email: 'ada.builder@example.test' });
-  agent = await enrolAgentFromPage(page, agentHome);
-  const socket = agent.socket;
-  await page
-    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 30_000 })
-    .catch(() => {
-      throw new Error(`the host did not come online; agent output:\n${agent?.output()}`);
-    });
+  await bench.enrol(page, { onlineWithin: 30_000 });
   const base = await pushBusybox(registry, 'bt-e2e/busybox:1');
 
   await startBuild(
@@ -116,7 +82,7 @@ test('an operator builds an image from the page, follows its steps, sees it list
   await page.waitForURL('**/images');
   await page.waitForSelector('text=bt-e2e/built:1', { timeout: 30_000 });
 
-  const run = await docker(socket, ['run', '--rm', '--network', 'none', 'bt-e2e/built:1'], agentHome);
+  const run = await docker(['run', '--rm', '--network', 'none', 'bt-e2e/built:1']);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout, 'hello from the browser\n');
 
@@ -134,11 +100,7 @@ test('an operator builds an image from the page, follows its steps, sees it list
   await page.waitForSelector('[data-testid=context-summary]:has-text("context.tar.gz")');
   await page.click('[data-testid=build-form] button[type=submit]');
   await page.waitForSelector('[data-testid=build-state]:has-text("succeeded")', { timeout: 120_000 });
-  const fromArchive = await docker(
-    socket,
-    ['run', '--rm', '--network', 'none', 'bt-e2e/archive:1'],
-    agentHome,
-  );
+  const fromArchive = await docker(['run', '--rm', '--network', 'none', 'bt-e2e/archive:1']);
   assert.equal(fromArchive.stdout, 'from an archive\n', fromArchive.stderr);
 
   // A RUN that fails: its output and exit code on the page, and no tag on the host.
@@ -147,7 +109,7 @@ test('an operator builds an image from the page, follows its steps, sees it list
   await page.waitForSelector('[data-testid=build-state]:has-text("failed")', { timeout: 120_000 });
   assert.match((await page.textContent('[data-testid=build-output-2]')) ?? '', /about to fail/);
   assert.match((await page.textContent('[data-testid=build-failure]')) ?? '', /exit code 5/);
-  const inspect = await docker(socket, ['image', 'inspect', 'bt-e2e/failed:1'], agentHome);
+  const inspect = await docker(['image', 'inspect', 'bt-e2e/failed:1']);
   assert.notEqual(inspect.code, 0);
-  assert.equal((await docker(socket, ['rmi', 'bt-e2e/built:1', 'bt-e2e/built:extra'], agentHome)).code, 0);
+  assert.equal((await docker(['rmi', 'bt-e2e/built:1', 'bt-e2e/built:extra'])).code, 0);
 });

@@ -1,12 +1,16 @@
 /**
  * What the browser specs share besides the stack: Debian's Chromium, the docker CLI against an agent's
- * socket, and an agent started with the enrolment command a page shows (stopped by its pid).
+ * socket, an agent started with the enrolment command a page shows (stopped by its pid), and the bench most
+ * specs start from (stack, registry, browser and a directory for that agent, closed together).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Stack, startStack } from './stack';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -140,4 +144,86 @@ export async function signUpOwner(
   if (owner.teamName) await page.fill('input[name=teamName]', owner.teamName);
   await page.click('button[type=submit]');
   await page.waitForURL('**/hosts');
+}
+
+/**
+ * What a spec about one agent enrolled from the page starts from: the stack without its local agent (the team
+ * starts with no hosts), a registry, Chromium, and the agent's directory (its data, socket, and the docker CLI's
+ * HOME). `close()` is the spec's `after` hook: it takes down whatever of this exists, also after a half-done
+ * start or a failed test.
+ */
+export interface AgentBench {
+  stack: Stack;
+  registry: StartedRegistry;
+  browser: Browser;
+  agentHome: string;
+  /**
+   * Enrols the agent with the command `page` shows (one per bench); with `onlineWithin` (ms), also waits for
+   * its host to show online, failing with the agent's output.
+   */
+  enrol(page: Page, options?: { onlineWithin?: number }): Promise<EnrolledAgent>;
+  /** The docker CLI against the agent's socket. */
+  docker(args: string[]): Promise<DockerResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * `tag` names the agent's directory (`bt-e2e-<tag>-…`); `containers` are the names the spec runs on the agent,
+ * removed before the agent stops (their conmon would otherwise outlive it).
+ */
+export async function startAgentBench(
+  tag: string,
+  options: { containers?: string[] } = {},
+): Promise<AgentBench> {
+  const containers = options.containers ?? [];
+  let registry: StartedRegistry | undefined;
+  let stack: Stack | undefined;
+  let agentHome: string | undefined;
+  let browser: Browser | undefined;
+  let agent: EnrolledAgent | undefined;
+  const close = () =>
+    cleanUp(
+      // The pages first: a page still polling would have the agent run runc in the directory about to go.
+      () => browser?.close(),
+      () =>
+        agent && agentHome && containers.length
+          ? docker(agent.socket, ['rm', '-f', ...containers], agentHome)
+          : undefined,
+      () => agent?.stop(),
+      () => stack?.[Symbol.asyncDispose](),
+      () => registry?.[Symbol.asyncDispose](),
+      () => removeDir(agentHome),
+    );
+  try {
+    registry = await startRegistry();
+    stack = await startStack({ localAgent: false });
+    agentHome = await mkdtemp(join(tmpdir(), `bt-e2e-${tag}-`));
+    await chmod(agentHome, 0o755);
+    browser = await launchChromium();
+  } catch (error) {
+    // Nobody else holds a bench that did not start.
+    await close().catch(() => undefined);
+    throw error;
+  }
+  const home = agentHome;
+  return {
+    stack,
+    registry,
+    browser,
+    agentHome: home,
+    async enrol(page, { onlineWithin } = {}) {
+      if (agent) throw new Error('this bench has its agent already');
+      const enrolled = await enrolAgentFromPage(page, home);
+      agent = enrolled;
+      if (onlineWithin)
+        await page
+          .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: onlineWithin })
+          .catch(() => {
+            throw new Error(`the host did not come online; agent output:\n${enrolled.output()}`);
+          });
+      return enrolled;
+    },
+    docker: (args) => docker(join(home, 'docker.sock'), args, home),
+    close,
+  };
 }
