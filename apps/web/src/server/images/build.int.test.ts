@@ -7,28 +7,13 @@
  * refused with a clear error, by the control plane and by the agent.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { engineBackend } from '@berth/agent/link/backend';
-import { ControlPlaneLink } from '@berth/agent/link/client';
-import { AgentIdentity } from '@berth/agent/link/identity';
 import { BUILD_CONTEXT_MAX_BYTES } from '@berth/agent/protocol/messages';
-import { seedTeam } from '@berth/db/seed';
-import { Engine } from '@berth/engine';
-import {
-  loadBusybox,
-  type StartedRegistry,
-  startRegistry,
-  tarBytes,
-  testNetworkOptions,
-} from '@berth/engine/testing/index';
-import { pino } from 'pino';
+import type { Engine } from '@berth/engine';
+import { type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayInstance } from '../agents/testing';
-import { startGatewayInstance } from '../agents/testing';
+import { type LinkedAgent, startGatewayInstance, startLinkedAgent } from '../agents/testing';
 import { type Caller, type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 import type { BuildStatus } from './build-schemas';
 
@@ -50,11 +35,9 @@ async function output(engine: Engine, image: string): Promise<string> {
 
 describe('image builds through the control plane', () => {
   let cp: ControlPlaneHarness;
-  let gw: GatewayInstance;
+  let agent: LinkedAgent;
   let registry: StartedRegistry;
   let engine: Engine;
-  let root: string;
-  let link: ControlPlaneLink;
   let teamId: string;
   let hostId: string;
   let operator: Caller;
@@ -67,44 +50,17 @@ describe('image builds through the control plane', () => {
       auth: 'htpasswd',
       users: { [credentials.username]: credentials.password },
     });
-    root = await mkdtemp(join(tmpdir(), 'bt-cpbuild-'));
-    engine = await Engine.open({ dataRoot: join(root, 'engine'), ...testNetworkOptions() });
-    await loadBusybox(engine);
-    gw = await startGatewayInstance();
     // The procedures send through this process's gateway: the one the agent is connected to.
-    (globalThis as { berthGateway?: unknown }).berthGateway = gw.gateway;
-    const prisma = cp.db.db();
-    const identity = await AgentIdentity.load(join(root, 'agent'));
-    teamId = (await seedTeam(prisma)).id;
-    hostId = (
-      await prisma.host.create({ data: { teamId, name: 'bt-build-host', publicKey: identity.publicKey } })
-    ).id;
-    link = new ControlPlaneLink({
-      controlPlane: gw.url,
-      hostId,
-      identity,
-      backend: engineBackend(engine),
-      log: pino({ level: 'silent' }),
-      agentVersion: 'test',
-      // Reconnect at once in tests: the delay's upper bound starts at the protocol's base.
-      random: () => 0,
-    }).start();
-    for (let i = 0; i < 200 && !gw.gateway.connected().includes(hostId); i++)
-      await new Promise((r) => setTimeout(r, 50));
+    agent = await startLinkedAgent(cp, 'build', { processGateway: true });
+    ({ engine, teamId, hostId } = agent);
     operator = (await cp.user(teamId, 'operator')).caller;
     const admin = (await cp.user(teamId, 'admin')).caller;
     await admin.registries.save({ teamId, serverAddress: registry.host, ...credentials });
   });
   afterAll(async () => {
-    await link?.close();
-    await gw?.close();
-    if (engine)
-      for (const c of engine.containers.list({ all: true }))
-        await engine.containers.remove(c.Id, { force: true, volumes: true }).catch(() => {});
-    await engine?.close();
+    await agent?.close();
     await registry?.stop();
     await cp?.stop();
-    if (root) await rm(root, { recursive: true, force: true });
   });
 
   async function finished(operationId: string): Promise<BuildStatus> {
@@ -263,14 +219,14 @@ describe('image builds through the control plane', () => {
         },
       )
       .toContain('before');
-    const port = gw.port;
-    await gw.close();
+    const port = agent.gateway.port;
+    await agent.gateway.close();
     const row = await cp.db.db().operation.findUniqueOrThrow({ where: { id: operationId } });
     expect(row.state).toBe('running');
 
-    gw = await startGatewayInstance(port);
-    (globalThis as { berthGateway?: unknown }).berthGateway = gw.gateway;
-    const stop = ops.startOperations(gw.gateway);
+    agent.gateway = await startGatewayInstance(port);
+    (globalThis as { berthGateway?: unknown }).berthGateway = agent.gateway.gateway;
+    const stop = ops.startOperations(agent.gateway.gateway);
     try {
       const status = await finished(operationId);
       expect(status.state).toBe('succeeded');
@@ -308,7 +264,7 @@ describe('image builds through the control plane', () => {
       expect(status.state).toBe('succeeded');
       expect(status.progress?.steps[2]?.output).toContain(createHash('sha256').update(content).digest('hex'));
     } finally {
-      (globalThis as { berthGateway?: unknown }).berthGateway = gw.gateway;
+      (globalThis as { berthGateway?: unknown }).berthGateway = agent.gateway.gateway;
       await asker.close();
     }
   });
@@ -331,7 +287,7 @@ describe('image builds through the control plane', () => {
     ).rejects.toMatchObject({ name: 'BuildContextTooLargeError' });
     // An agent asked to go past the limit refuses the piece itself.
     await expect(
-      gw.gateway.request(hostId, {
+      agent.gateway.gateway.request(hostId, {
         kind: 'build.context',
         uploadId: '00000000-0000-4000-8000-000000000001',
         offset: BUILD_CONTEXT_MAX_BYTES - 4,
