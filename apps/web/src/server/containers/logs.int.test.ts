@@ -5,18 +5,16 @@
  * outstanding bytes under the window while the log file grows far past what was sent; merged containers come out
  * in time order; closing the reader ends the agent's stream.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { engineBackend } from '@berth/agent/link/backend';
-import { ControlPlaneLink } from '@berth/agent/link/client';
-import { AgentIdentity } from '@berth/agent/link/identity';
-import { seedTeam } from '@berth/db/seed';
-import { Engine } from '@berth/engine';
-import { loadBusybox, testNetworkOptions } from '@berth/engine/testing/index';
-import { pino } from 'pino';
+import { stat } from 'node:fs/promises';
+import type { ControlPlaneLink } from '@berth/agent/link/client';
+import type { Engine } from '@berth/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GatewayInstance, startGatewayInstance } from '../agents/testing';
+import {
+  type GatewayInstance,
+  type LinkedAgent,
+  startGatewayInstance,
+  startLinkedAgent,
+} from '../agents/testing';
 import { AgentPeer, agentKeys } from '../hosts/agent-peer';
 import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 
@@ -61,10 +59,10 @@ interface Line {
 
 describe('live logs with flow control', () => {
   let cp: ControlPlaneHarness;
+  let agent: LinkedAgent;
   let a: GatewayInstance;
   let b: GatewayInstance;
   let engine: Engine;
-  let root: string;
   let link: ControlPlaneLink;
   let teamId: string;
   let hostId: string;
@@ -73,42 +71,17 @@ describe('live logs with flow control', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane('logs');
-    root = await mkdtemp(join(tmpdir(), 'bt-logs-'));
-    engine = await Engine.open({ dataRoot: join(root, 'engine'), ...testNetworkOptions() });
-    await loadBusybox(engine);
-    a = await startGatewayInstance();
+    // The agent is linked to a; b reaches it through the bus. Each reader is given its instance's gateway.
+    agent = await startLinkedAgent(cp, 'logs');
+    ({ engine, teamId, hostId, link, gateway: a } = agent);
     b = await startGatewayInstance();
     logs = await import('./logs');
     schemas = await import('./schemas');
-    const prisma = cp.db.db();
-    const identity = await AgentIdentity.load(join(root, 'agent'));
-    const team = await seedTeam(prisma);
-    teamId = team.id;
-    const host = await prisma.host.create({
-      data: { teamId, name: 'bt-logs-host', publicKey: identity.publicKey },
-    });
-    hostId = host.id;
-    link = new ControlPlaneLink({
-      controlPlane: a.url,
-      hostId,
-      identity,
-      backend: engineBackend(engine),
-      log: pino({ level: 'silent' }),
-      agentVersion: 'test',
-    }).start();
-    for (let i = 0; i < 200 && !a.gateway.connected().includes(hostId); i++)
-      await new Promise((r) => setTimeout(r, 50));
   });
   afterAll(async () => {
-    await link?.close();
-    await a?.close();
+    await agent?.close();
     await b?.close();
-    if (engine)
-      for (const c of engine.containers.list({ all: true }))
-        await engine.containers.remove(c.Id, { force: true, volumes: true }).catch(() => {});
-    await engine?.close();
     await cp?.stop();
-    if (root) await rm(root, { recursive: true, force: true });
   });
 
   async function run(script: string, labels: Record<string, string> = {}): Promise<string> {
