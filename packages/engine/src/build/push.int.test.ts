@@ -12,25 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../engine';
 import { mediaTypes } from '../images/oci';
 import type { PullProgress } from '../images/types';
+import { imageOutput } from '../testing/containers';
 import { loadBusybox } from '../testing/images';
 import { testNetworkOptions } from '../testing/network';
 import { type StartedRegistry, startRegistry } from '../testing/registry';
 
 const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-async function run(engine: Engine, image: string): Promise<string> {
-  const { Id } = await engine.containers.create({ Image: image, HostConfig: { NetworkMode: 'none' } });
-  try {
-    await engine.containers.start(Id);
-    await engine.containers.wait(Id);
-    let out = '';
-    for await (const entry of engine.containers.logs(Id, { stdout: true, stderr: true, follow: false }))
-      out += entry.data.toString();
-    return out;
-  } finally {
-    await engine.containers.remove(Id, { force: true, volumes: true });
-  }
-}
 
 describe('push of built images', () => {
   let root: string;
@@ -108,7 +95,7 @@ describe('push of built images', () => {
     await engine.images.pull(tag);
     const pulled = await engine.images.inspect(tag);
     expect(pulled.RootFS.Layers.slice(-2)).toEqual([copyDiff, runDiff]);
-    expect(await run(engine, tag)).toBe('built-and-pushed\n');
+    expect(await imageOutput(engine, tag)).toBe('built-and-pushed\n');
     await rm(ctx, { recursive: true, force: true });
   });
 });

@@ -1,3 +1,4 @@
+export * from './containers';
 export * from './fault-proxy';
 export * from './images';
 export * from './network';

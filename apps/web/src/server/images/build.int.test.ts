@@ -11,27 +11,13 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { BUILD_CONTEXT_MAX_BYTES } from '@berth/agent/protocol/messages';
 import type { Engine } from '@berth/engine';
-import { type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
+import { imageOutput, type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LinkedAgent, startGatewayInstance, startLinkedAgent } from '../agents/testing';
 import { type Caller, type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 import type { BuildStatus } from './build-schemas';
 
 const credentials = { username: 'bt-builder', password: 'bt-build-password-7' };
-
-async function output(engine: Engine, image: string): Promise<string> {
-  const { Id } = await engine.containers.create({ Image: image, HostConfig: { NetworkMode: 'none' } });
-  try {
-    await engine.containers.start(Id);
-    await engine.containers.wait(Id);
-    let out = '';
-    for await (const entry of engine.containers.logs(Id, { stdout: true, stderr: true, follow: false }))
-      out += entry.data.toString();
-    return out;
-  } finally {
-    await engine.containers.remove(Id, { force: true, volumes: true });
-  }
-}
 
 describe('image builds through the control plane', () => {
   let cp: ControlPlaneHarness;
@@ -134,7 +120,7 @@ describe('image builds through the control plane', () => {
     expect(status.result?.tags).toEqual(tags);
     expect(status.result?.pushed.map((p) => p.tag)).toEqual(tags);
     expect((await engine.images.inspect(tags[0] as string)).Id).toBe(status.result?.id);
-    expect(await output(engine, tags[1] as string)).toBe('hello from the upload\n');
+    expect(await imageOutput(engine, tags[1] as string)).toBe('hello from the upload\n');
 
     // In the registry, behind its auth.
     const auth = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
