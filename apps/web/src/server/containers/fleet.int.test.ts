@@ -15,10 +15,9 @@ import {
   type ServerFrame,
 } from '@berth/agent/protocol/messages';
 import { containerRowFor, seedHost, seedTeam } from '@berth/db/seed';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
+import { type ControlPlaneHarness, startControlPlane, trpcCode } from '../teams/testing';
 
 let cp: ControlPlaneHarness;
 
@@ -37,16 +36,6 @@ function summary(n: number, data: Partial<ContainerSummary> = {}): ContainerSumm
     networks: [],
     ...data,
   };
-}
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (error instanceof TRPCError) return error.code;
-    throw error;
-  }
 }
 
 describe('fleet containers and images', () => {
@@ -126,7 +115,7 @@ describe('fleet containers and images', () => {
     expect((await caller.containers.list({ teamId: team.id })).total).toBe(120);
 
     // The other team's data is not reachable by naming its team.
-    expect(await code(caller.containers.list({ teamId: other.id }))).toBe('NOT_FOUND');
+    expect(await trpcCode(caller.containers.list({ teamId: other.id }))).toBe('NOT_FOUND');
   });
 
   it('lets operators act and bulk-act, refuses viewers and strangers, and reports each target', async () => {
@@ -139,18 +128,20 @@ describe('fleet containers and images', () => {
     const { caller: stranger } = await cp.user(null);
 
     for (const action of ['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'remove'] as const) {
-      expect(await code(viewer.containers.action({ teamId: team.id, action, ...target }))).toBe('FORBIDDEN');
-      expect(await code(stranger.containers.action({ teamId: team.id, action, ...target }))).toBe(
+      expect(await trpcCode(viewer.containers.action({ teamId: team.id, action, ...target }))).toBe(
+        'FORBIDDEN',
+      );
+      expect(await trpcCode(stranger.containers.action({ teamId: team.id, action, ...target }))).toBe(
         'NOT_FOUND',
       );
       // The operator passes the role check; the host's agent is not connected to this instance.
-      expect(await code(operator.containers.action({ teamId: team.id, action, ...target }))).toBe(
+      expect(await trpcCode(operator.containers.action({ teamId: team.id, action, ...target }))).toBe(
         'PRECONDITION_FAILED',
       );
     }
-    expect(await code(viewer.containers.bulk({ teamId: team.id, action: 'stop', targets: [target] }))).toBe(
-      'FORBIDDEN',
-    );
+    expect(
+      await trpcCode(viewer.containers.bulk({ teamId: team.id, action: 'stop', targets: [target] })),
+    ).toBe('FORBIDDEN');
     const foreignHost = await seedHost(prisma, (await seedTeam(prisma)).id, { online: true });
     const results = await operator.containers.bulk({
       teamId: team.id,
@@ -172,8 +163,8 @@ describe('fleet containers and images', () => {
     expect(audit.length).toBeGreaterThanOrEqual(2);
 
     const image = { teamId: team.id, hostId: offline.id, imageId: `sha256:${'2'.repeat(64)}` };
-    expect(await code(viewer.images.remove(image))).toBe('FORBIDDEN');
-    expect(await code(operator.images.remove(image))).toBe('PRECONDITION_FAILED');
+    expect(await trpcCode(viewer.images.remove(image))).toBe('FORBIDDEN');
+    expect(await trpcCode(operator.images.remove(image))).toBe('PRECONDITION_FAILED');
   });
 
   it('fills the rows from an agent link: full inventory, then deltas; images listed per host', async () => {

@@ -4,22 +4,11 @@
  */
 import type { Inventory } from '@berth/agent/protocol/messages';
 import { containerRowFor, seedHost, seedTeam } from '@berth/db/seed';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
+import { type ControlPlaneHarness, startControlPlane, trpcCode } from '../teams/testing';
 import { AgentPeer, agentKeys, startGatewayServer } from './agent-peer';
 
 let cp: ControlPlaneHarness;
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (error instanceof TRPCError) return error.code;
-    throw error;
-  }
-}
 
 const inventory: Inventory = {
   facts: {
@@ -94,18 +83,18 @@ describe('hosts', () => {
       containerCount: 25,
       status: 'offline',
     });
-    expect(await code(viewer.hosts.get({ teamId: other.id, hostId: web.id }))).toBe('NOT_FOUND');
+    expect(await trpcCode(viewer.hosts.get({ teamId: other.id, hostId: web.id }))).toBe('NOT_FOUND');
 
-    expect(await code(viewer.hosts.rename({ teamId: team.id, hostId: web.id, name: 'web-2' }))).toBe(
+    expect(await trpcCode(viewer.hosts.rename({ teamId: team.id, hostId: web.id, name: 'web-2' }))).toBe(
       'FORBIDDEN',
     );
-    expect(await code(operator.hosts.setLabels({ teamId: team.id, hostId: web.id, labels: {} }))).toBe(
+    expect(await trpcCode(operator.hosts.setLabels({ teamId: team.id, hostId: web.id, labels: {} }))).toBe(
       'FORBIDDEN',
     );
-    expect(await code(admin.hosts.rename({ teamId: team.id, hostId: web.id, name: 'node-01' }))).toBe(
+    expect(await trpcCode(admin.hosts.rename({ teamId: team.id, hostId: web.id, name: 'node-01' }))).toBe(
       'CONFLICT',
     );
-    expect(await code(admin.hosts.rename({ teamId: team.id, hostId: web.id, name: 'bad name!' }))).toBe(
+    expect(await trpcCode(admin.hosts.rename({ teamId: team.id, hostId: web.id, name: 'bad name!' }))).toBe(
       'BAD_REQUEST',
     );
     await admin.hosts.rename({ teamId: team.id, hostId: web.id, name: 'web-2' });
@@ -116,7 +105,7 @@ describe('hosts', () => {
     });
     // An admin of one team cannot reach another team's host by its id.
     const foreign = await prisma.host.findFirstOrThrow({ where: { teamId: other.id } });
-    expect(await code(admin.hosts.rename({ teamId: team.id, hostId: foreign.id, name: 'x' }))).toBe(
+    expect(await trpcCode(admin.hosts.rename({ teamId: team.id, hostId: foreign.id, name: 'x' }))).toBe(
       'NOT_FOUND',
     );
     const audit = await prisma.auditLog.findMany({ where: { teamId: team.id, target: web.id } });
@@ -178,7 +167,7 @@ describe('hosts', () => {
         async () => (await admin.hosts.get({ teamId: team.id, hostId: host.id })).status === 'online',
       );
 
-      expect(await code(operator.hosts.revoke({ teamId: team.id, hostId: host.id }))).toBe('FORBIDDEN');
+      expect(await trpcCode(operator.hosts.revoke({ teamId: team.id, hostId: host.id }))).toBe('FORBIDDEN');
       await admin.hosts.revoke({ teamId: team.id, hostId: host.id });
       const refused = await peer.next('refused');
       expect(refused.code).toBe('revoked');

@@ -4,21 +4,10 @@
  * team whose hosts the first team's members cannot see.
  */
 import { seedHost } from '@berth/db/seed';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlaneHarness, startControlPlane } from './testing';
+import { type ControlPlaneHarness, startControlPlane, trpcCode } from './testing';
 
 let cp: ControlPlaneHarness;
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (error instanceof TRPCError) return error.code;
-    throw error;
-  }
-}
 
 const tokenOf = (path: string) => path.replace('/invite/', '');
 
@@ -40,8 +29,8 @@ describe('teams', () => {
       await cp.init.createContext({ headers: new Headers() }),
     );
 
-    expect(await code(operator.teams.invite({ teamId: team.id, role: 'viewer' }))).toBe('FORBIDDEN');
-    expect(await code(admin.teams.invite({ teamId: team.id, role: 'owner' }))).toBe('FORBIDDEN');
+    expect(await trpcCode(operator.teams.invite({ teamId: team.id, role: 'viewer' }))).toBe('FORBIDDEN');
+    expect(await trpcCode(admin.teams.invite({ teamId: team.id, role: 'owner' }))).toBe('FORBIDDEN');
     const link = await admin.teams.invite({ teamId: team.id, role: 'viewer' });
     const token = tokenOf(link.path);
     // Only the hash is stored.
@@ -53,7 +42,7 @@ describe('teams', () => {
     });
 
     const weak = { token, name: 'Vic', email: 'vic@example.test', password: 'short' };
-    expect(await code(anonymous.invitations.signUp(weak))).toBe('BAD_REQUEST');
+    expect(await trpcCode(anonymous.invitations.signUp(weak))).toBe('BAD_REQUEST');
     const joined = await anonymous.invitations.signUp({ ...weak, password: 'a long enough password' });
     expect(joined).toEqual({ teamId: team.id, role: 'viewer' });
     const vic = await prisma.user.findUniqueOrThrow({ where: { email: 'vic@example.test' } });
@@ -62,7 +51,7 @@ describe('teams', () => {
     );
     // A link works once.
     expect(
-      await code(
+      await trpcCode(
         anonymous.invitations.signUp({ ...weak, email: 'eve@example.test', password: 'another long one' }),
       ),
     ).toBe('PRECONDITION_FAILED');
@@ -77,7 +66,7 @@ describe('teams', () => {
     });
     expect((await anonymous.invitations.peek({ token: tokenOf(old.path) })).state).toBe('expired');
     expect(
-      await code(
+      await trpcCode(
         anonymous.invitations.signUp({
           token: tokenOf(old.path),
           name: 'L',
@@ -96,7 +85,7 @@ describe('teams', () => {
     expect((await anonymous.invitations.peek({ token: tokenOf(third.path) })).state).toBe('withdrawn');
     const fourth = await admin.teams.invite({ teamId: team.id, role: 'operator' });
     expect(
-      await code(
+      await trpcCode(
         anonymous.invitations.signUp({
           token: tokenOf(fourth.path),
           name: 'V',
@@ -110,7 +99,7 @@ describe('teams', () => {
     expect((await owner.teams.members({ teamId: team.id })).find((m) => m.userId === outsiderId)?.role).toBe(
       'operator',
     );
-    expect(await code(anonymous.invitations.peek({ token: 'x'.repeat(43) }))).toBe('OK');
+    expect(await trpcCode(anonymous.invitations.peek({ token: 'x'.repeat(43) }))).toBe('OK');
     expect((await anonymous.invitations.peek({ token: 'x'.repeat(43) })).state).toBe('unknown');
     const actions = (await prisma.auditLog.findMany({ where: { teamId: team.id } })).map((a) => a.action);
     expect(actions.filter((a) => a === 'team.invite')).toHaveLength(4);
@@ -124,23 +113,23 @@ describe('teams', () => {
     const { caller: admin, userId: adminId } = await cp.user(team.id, 'admin');
     const { caller: viewer, userId: viewerId } = await cp.user(team.id, 'viewer');
 
-    expect(await code(viewer.teams.setRole({ teamId: team.id, userId: viewerId, role: 'admin' }))).toBe(
+    expect(await trpcCode(viewer.teams.setRole({ teamId: team.id, userId: viewerId, role: 'admin' }))).toBe(
       'FORBIDDEN',
     );
     await admin.teams.setRole({ teamId: team.id, userId: viewerId, role: 'operator' });
-    expect(await code(admin.teams.setRole({ teamId: team.id, userId: viewerId, role: 'owner' }))).toBe(
+    expect(await trpcCode(admin.teams.setRole({ teamId: team.id, userId: viewerId, role: 'owner' }))).toBe(
       'FORBIDDEN',
     );
-    expect(await code(admin.teams.setRole({ teamId: team.id, userId: ownerId, role: 'viewer' }))).toBe(
+    expect(await trpcCode(admin.teams.setRole({ teamId: team.id, userId: ownerId, role: 'viewer' }))).toBe(
       'FORBIDDEN',
     );
-    expect(await code(admin.teams.removeMember({ teamId: team.id, userId: ownerId }))).toBe('FORBIDDEN');
+    expect(await trpcCode(admin.teams.removeMember({ teamId: team.id, userId: ownerId }))).toBe('FORBIDDEN');
     // The last owner can neither step down nor leave, nor be removed by themselves.
-    expect(await code(owner.teams.setRole({ teamId: team.id, userId: ownerId, role: 'admin' }))).toBe(
+    expect(await trpcCode(owner.teams.setRole({ teamId: team.id, userId: ownerId, role: 'admin' }))).toBe(
       'CONFLICT',
     );
-    expect(await code(owner.teams.leave({ teamId: team.id }))).toBe('CONFLICT');
-    expect(await code(owner.teams.removeMember({ teamId: team.id, userId: ownerId }))).toBe('CONFLICT');
+    expect(await trpcCode(owner.teams.leave({ teamId: team.id }))).toBe('CONFLICT');
+    expect(await trpcCode(owner.teams.removeMember({ teamId: team.id, userId: ownerId }))).toBe('CONFLICT');
     // With a second owner, the first may step down.
     await owner.teams.setRole({ teamId: team.id, userId: adminId, role: 'owner' });
     await owner.teams.setRole({ teamId: team.id, userId: ownerId, role: 'admin' });
@@ -149,7 +138,7 @@ describe('teams', () => {
     );
     expect(roles).toEqual({ [ownerId]: 'admin', [adminId]: 'owner', [viewerId]: 'operator' });
     await admin.teams.removeMember({ teamId: team.id, userId: viewerId });
-    expect(await code(viewer.teams.members({ teamId: team.id }))).toBe('NOT_FOUND');
+    expect(await trpcCode(viewer.teams.members({ teamId: team.id }))).toBe('NOT_FOUND');
 
     // A second team, made by a member of the first: its hosts are not the first team's.
     const { teamId: second } = await admin.teams.create({ name: 'Edge' });
@@ -157,9 +146,9 @@ describe('teams', () => {
     await seedHost(prisma, team.id, { name: 'core-1' });
     expect((await admin.hosts.list({ teamId: second })).rows.map((h) => h.name)).toEqual(['edge-1']);
     expect((await owner.hosts.list({ teamId: team.id })).rows.map((h) => h.name)).toEqual(['core-1']);
-    expect(await code(owner.hosts.list({ teamId: second }))).toBe('NOT_FOUND');
+    expect(await trpcCode(owner.hosts.list({ teamId: second }))).toBe('NOT_FOUND');
     const edge = await prisma.host.findFirstOrThrow({ where: { teamId: second } });
-    expect(await code(owner.hosts.get({ teamId: team.id, hostId: edge.id }))).toBe('NOT_FOUND');
+    expect(await trpcCode(owner.hosts.get({ teamId: team.id, hostId: edge.id }))).toBe('NOT_FOUND');
     expect((await admin.me()).teams.map((t) => t.teamName).sort()).toEqual(['Edge', 'Platform']);
   });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type EmbeddedDatabase, migrate, startEmbeddedPostgres } from '@berth/db';
 import type { SeedRole } from '@berth/db/seed';
+import { TRPCError } from '@trpc/server';
 
 export interface ControlPlaneHarness {
   db: typeof import('../db');
@@ -21,6 +22,17 @@ export interface ControlPlaneHarness {
 }
 
 export type Caller = ReturnType<typeof import('../trpc/router')['appRouter']['createCaller']>;
+
+/** What a call came to: 'OK', or the code of the tRPC error it was refused with (any other error is thrown). */
+export async function trpcCode(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return 'OK';
+  } catch (error) {
+    if (error instanceof TRPCError) return error.code;
+    throw error;
+  }
+}
 
 export async function startControlPlane(prefix: string): Promise<ControlPlaneHarness> {
   const root = await mkdtemp(join(tmpdir(), `bt-web-${prefix}-`));
