@@ -1,72 +1,41 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
-import type { Browser } from 'playwright-core';
-import {
-  cleanUp,
-  type DockerResult,
-  docker as dockerAt,
-  type EnrolledAgent,
-  enrolAgentFromPage,
-  launchChromium,
-  removeDir,
-  signUpOwner,
-} from './harness';
-import { type Stack, startStack } from './stack';
+import { type AgentBench, cleanUp, signUpOwner, startAgentBench } from './harness';
 
-let stack: Stack;
-let browser: Browser;
-let registry: StartedRegistry;
+let bench: AgentBench;
 let secured: StartedRegistry;
-let agentHome: string;
-let agent: EnrolledAgent | undefined;
-
-const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
-const stopAgent = async (): Promise<void> => agent?.stop();
 
 before(async () => {
-  registry = await startRegistry();
+  bench = await startAgentBench('agent', { containers: ['bt-e2e-web', 'bt-e2e-cli', 'bt-e2e-private'] });
   secured = await startRegistry({ auth: 'htpasswd', users: { 'bt-e2e-user': 'bt-e2e-pass' } });
-  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
-  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-agent-'));
-  await chmod(agentHome, 0o755);
-  browser = await launchChromium();
 });
 
 after(() =>
   cleanUp(
-    // The pages first: a page still polling would have the agent run runc in the directory about to go.
-    () => browser?.close(),
-    () => docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-web', 'bt-e2e-cli', 'bt-e2e-private']),
-    stopAgent,
-    () => stack?.[Symbol.asyncDispose](),
-    () => registry?.[Symbol.asyncDispose](),
+    () => bench?.close(),
     () => secured?.[Symbol.asyncDispose](),
-    () => removeDir(agentHome),
   ),
 );
 
 test('an admin adds a host; its agent enrols, shows its containers, runs stop/start/remove from the browser, goes offline when stopped', async () => {
+  const { stack, browser, registry, docker } = bench;
   const page = await browser.newPage();
   await signUpOwner(page, stack.url, { name: 'Grace Hopper', email: 'grace@example.test' });
 
-  agent = await enrolAgentFromPage(page, agentHome);
-  const { socket } = agent;
+  const agent = await bench.enrol(page);
 
   const host = page.locator('[data-testid^=host-]').first();
   await host.waitFor({ timeout: 30_000 }).catch(() => {
-    throw new Error(`the host did not appear; agent output:\n${agent?.output()}`);
+    throw new Error(`the host did not appear; agent output:\n${agent.output()}`);
   });
   await page.waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 20_000 });
 
   // A container started with the docker CLI on the host shows up in the browser.
   const image = await pushBusybox(registry, 'bt-e2e/busybox:1');
-  const pulled = await docker(socket, ['pull', '-q', image]);
+  const pulled = await docker(['pull', '-q', image]);
   assert.equal(pulled.code, 0, pulled.stderr);
-  const run = await docker(socket, [
+  const run = await docker([
     'run',
     '-d',
     '--name',
@@ -79,7 +48,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   ]);
   assert.equal(run.code, 0, run.stderr);
   await page.waitForSelector('[data-testid=container-bt-e2e-cli]', { timeout: 20_000 });
-  assert.equal((await docker(socket, ['rm', '-f', 'bt-e2e-cli'])).code, 0);
+  assert.equal((await docker(['rm', '-f', 'bt-e2e-cli'])).code, 0);
   await page.waitForSelector('[data-testid=container-bt-e2e-cli]', { state: 'detached', timeout: 20_000 });
 
   // A deploy from the browser pulls the image on the host and runs it; bad input is refused first.
@@ -146,7 +115,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   await page.click('nav >> text=Hosts');
   await deployPrivate();
   await page.waitForSelector('[data-testid=container-bt-e2e-private]', { timeout: 60_000 });
-  assert.equal((await docker(socket, ['rm', '-f', 'bt-e2e-private'])).code, 0);
+  assert.equal((await docker(['rm', '-f', 'bt-e2e-private'])).code, 0);
   assert.match((await page.textContent('[data-testid=container-bt-e2e-web]')) ?? '', /Up /);
 
   // The token was for one enrolment only.
@@ -175,7 +144,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   const row = page.locator('[data-testid=container-bt-e2e-web]');
   await row.locator('button:has-text("Stop")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Exited")', { timeout: 30_000 });
-  const state = await docker(socket, ['ps', '-a', '--filter', 'name=bt-e2e-web', '--format', '{{.State}}']);
+  const state = await docker(['ps', '-a', '--filter', 'name=bt-e2e-web', '--format', '{{.State}}']);
   assert.equal(state.stdout.trim(), 'exited', JSON.stringify(state));
   await row.locator('button:has-text("Start")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]:has-text("Up ")', { timeout: 30_000 });
@@ -194,7 +163,7 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
   page.once('dialog', (dialog) => void dialog.accept());
   await row.locator('button:has-text("Remove")').click();
   await page.waitForSelector('[data-testid=container-bt-e2e-web]', { state: 'detached', timeout: 30_000 });
-  assert.equal((await docker(socket, ['inspect', 'bt-e2e-web'])).code, 1);
+  assert.equal((await docker(['inspect', 'bt-e2e-web'])).code, 1);
 
   // Pull an image the host does not have from the Images page, following its layers to the end.
   const fresh = await pushBusybox(registry, 'bt-e2e/pulled:3');
@@ -208,11 +177,11 @@ test('an admin adds a host; its agent enrols, shows its containers, runs stop/st
     (await page.locator('[data-testid=pull-progress] progress').count()) >= 1,
     'no layer progress bar',
   );
-  const pulledHere = await docker(socket, ['image', 'inspect', '--format', '{{.Id}}', fresh]);
+  const pulledHere = await docker(['image', 'inspect', '--format', '{{.Id}}', fresh]);
   assert.equal(pulledHere.code, 0, pulledHere.stderr);
 
   await page.click('nav >> text=Hosts');
-  await stopAgent();
+  await agent.stop();
   await page.waitForSelector('[data-testid=host-status]:has-text("offline")', { timeout: 20_000 });
 
   // Every action above is in the audit log, with who did it; the filter narrows it by action.

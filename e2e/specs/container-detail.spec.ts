@@ -7,38 +7,11 @@
  * shows the new image's env); an invited viewer sees the page without actions, recreate or console.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import {
-  buildImage,
-  buildLayer,
-  busyboxEntries,
-  pushImage,
-  type StartedRegistry,
-  startRegistry,
-} from '@berth/engine/testing/index';
-import type { Browser } from 'playwright-core';
-import {
-  cleanUp,
-  type DockerResult,
-  docker as dockerAt,
-  type EnrolledAgent,
-  enrolAgentFromPage,
-  launchChromium,
-  removeDir,
-  signUpOwner,
-} from './harness';
-import { type Stack, startStack } from './stack';
+import { buildImage, buildLayer, busyboxEntries, pushImage } from '@berth/engine/testing/index';
+import { type AgentBench, signUpOwner, startAgentBench } from './harness';
 
-let stack: Stack;
-let browser: Browser;
-let registry: StartedRegistry;
-let agentHome: string;
-let agent: EnrolledAgent | undefined;
-
-const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
+let bench: AgentBench;
 
 /** busybox with a /version file and the version in its env: a newer one pushed under the same tag differs. */
 async function versionedImage(version: string) {
@@ -54,42 +27,22 @@ async function versionedImage(version: string) {
 }
 
 before(async () => {
-  registry = await startRegistry();
-  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
-  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-detail-'));
-  await chmod(agentHome, 0o755);
-  browser = await launchChromium();
+  bench = await startAgentBench('detail', { containers: ['bt-e2e-detail'] });
 });
 
-after(() =>
-  cleanUp(
-    // The pages first: a page still polling would have the agent run runc in the directory about to go.
-    () => browser?.close(),
-    () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-detail']) : undefined),
-    () => agent?.stop(),
-    () => stack?.[Symbol.asyncDispose](),
-    () => registry?.[Symbol.asyncDispose](),
-    () => removeDir(agentHome),
-  ),
-);
+after(() => bench?.close());
 
 test('container detail: inspect sections, state history after a restart, console, recreate with a newer image', async () => {
+  const { stack, browser, registry, docker } = bench;
   const page = await browser.newPage();
   page.on('dialog', (dialog) => void dialog.accept());
   await signUpOwner(page, stack.url, { name: 'Ada Owner', email: 'ada@example.test', teamName: 'Core' });
-
-  agent = await enrolAgentFromPage(page, agentHome);
-  const { socket } = agent;
-  await page
-    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
-    .catch(() => {
-      throw new Error(`the host did not come online; agent output:\n${agent?.output()}`);
-    });
+  await bench.enrol(page, { onlineWithin: 40_000 });
 
   const image = `${registry.host}/bt-e2e/detail:stable`;
   await pushImage(image, await versionedImage('1'));
-  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
-  const run = await docker(socket, [
+  assert.equal((await docker(['pull', '-q', image])).code, 0);
+  const run = await docker([
     'run',
     '-d',
     '--name',
@@ -185,14 +138,7 @@ test('container detail: inspect sections, state history after a restart, console
   await page.waitForSelector('[data-testid=log-line]:has-text("hello from version 2")', { timeout: 20_000 });
 
   // The host agrees: one container of that name, the new one, running the new image.
-  const ps = await docker(socket, [
-    'ps',
-    '--no-trunc',
-    '--filter',
-    'name=bt-e2e-detail',
-    '--format',
-    '{{.ID}}',
-  ]);
+  const ps = await docker(['ps', '--no-trunc', '--filter', 'name=bt-e2e-detail', '--format', '{{.ID}}']);
   assert.equal(ps.stdout.trim(), secondId);
 
   // An invited viewer reads the same page, with no actions, no recreate and no console.

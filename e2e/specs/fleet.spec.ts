@@ -5,33 +5,12 @@
  * is disconnected and refused.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
-import type { Browser, Page } from 'playwright-core';
-import {
-  cleanUp,
-  type DockerResult,
-  docker as dockerAt,
-  type EnrolledAgent,
-  enrolAgentFromPage,
-  launchChromium,
-  removeDir,
-  signUpOwner,
-} from './harness';
-import { type Stack, startStack } from './stack';
+import { pushBusybox } from '@berth/engine/testing/index';
+import type { Page } from 'playwright-core';
+import { type AgentBench, signUpOwner, startAgentBench } from './harness';
 
-let stack: Stack;
-let browser: Browser;
-let registry: StartedRegistry;
-let agentHome: string;
-let agent: EnrolledAgent | undefined;
-
-const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
-const stopAgent = async (): Promise<void> => agent?.stop();
-const agentOutput = (): string => agent?.output() ?? '';
+let bench: AgentBench;
 
 /** A tRPC mutation from the page itself (its session cookie), as a hand-made request would be. */
 function trpcMutation(page: Page, path: string, input: unknown): Promise<number> {
@@ -59,41 +38,22 @@ function trpcQuery(page: Page, path: string, input: unknown): Promise<number> {
 }
 
 before(async () => {
-  registry = await startRegistry();
-  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
-  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-fleet-'));
-  await chmod(agentHome, 0o755);
-  browser = await launchChromium();
+  bench = await startAgentBench('fleet', { containers: ['bt-e2e-fleet'] });
 });
 
-after(() =>
-  cleanUp(
-    // The pages first: a page still polling would have the agent run runc in the directory about to go.
-    () => browser?.close(),
-    () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', 'bt-e2e-fleet']) : undefined),
-    stopAgent,
-    () => stack?.[Symbol.asyncDispose](),
-    () => registry?.[Symbol.asyncDispose](),
-    () => removeDir(agentHome),
-  ),
-);
+after(() => bench?.close());
 
 test('fleet containers, an invited viewer, a second team, and a revoked host', async () => {
+  const { stack, browser, registry, docker } = bench;
   const owner = await browser.newPage();
   await signUpOwner(owner, stack.url, { name: 'Ada Owner', email: 'ada@example.test', teamName: 'Core' });
 
   // A real agent enrols with the command the page gives.
-  agent = await enrolAgentFromPage(owner, agentHome);
-  const { socket } = agent;
-  await owner
-    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
-    .catch(() => {
-      throw new Error(`the host did not come online; agent output:\n${agentOutput()}`);
-    });
+  const agent = await bench.enrol(owner, { onlineWithin: 40_000 });
 
   const image = await pushBusybox(registry, 'bt-e2e/fleet:1');
-  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
-  const run = await docker(socket, [
+  assert.equal((await docker(['pull', '-q', image])).code, 0);
+  const run = await docker([
     'run',
     '-d',
     '--name',
@@ -118,7 +78,7 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   await row.waitFor();
   assert.equal(await row.locator('[data-testid=container-state]').textContent(), 'running');
   const startedAt = async () =>
-    (await docker(socket, ['inspect', '-f', '{{.State.StartedAt}}', 'bt-e2e-fleet'])).stdout.trim();
+    (await docker(['inspect', '-f', '{{.State.StartedAt}}', 'bt-e2e-fleet'])).stdout.trim();
   const before = await startedAt();
   await row.locator('button:has-text("Restart")').click();
   await owner.waitForSelector('[data-testid=toast]:has-text("Restart: done")', { timeout: 30_000 });
@@ -128,7 +88,7 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
     '[data-testid=fleet-container-bt-e2e-fleet] [data-testid=container-state]:has-text("exited")',
     { timeout: 30_000 },
   );
-  const state = await docker(socket, ['inspect', '-f', '{{.State.Status}}', 'bt-e2e-fleet']);
+  const state = await docker(['inspect', '-f', '{{.State.Status}}', 'bt-e2e-fleet']);
   assert.equal(state.stdout.trim(), 'exited');
   await row.locator('button:has-text("Start")').click();
   await owner.waitForSelector(
@@ -147,7 +107,7 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   // An image pulled on the host shows on the Images page (its event asks for a fresh inventory) and an
   // operator removes it from there.
   const spare = await pushBusybox(registry, 'bt-e2e/spare:1');
-  assert.equal((await docker(socket, ['pull', '-q', spare])).code, 0);
+  assert.equal((await docker(['pull', '-q', spare])).code, 0);
   await owner.click('nav >> text=Images');
   await owner.fill('input[placeholder="tag, id or host"]', 'bt-e2e/spare');
   const spareRow = owner.locator('tr:has-text("bt-e2e/spare:1")');
@@ -156,11 +116,7 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   await spareRow.locator('button:has-text("Remove")').click();
   await owner.waitForSelector('[data-testid=toast]:has-text("Image removed")', { timeout: 30_000 });
   await spareRow.waitFor({ state: 'detached', timeout: 20_000 });
-  assert.notEqual(
-    (await docker(socket, ['image', 'inspect', spare])).code,
-    0,
-    'the image is still on the host',
-  );
+  assert.notEqual((await docker(['image', 'inspect', spare])).code, 0, 'the image is still on the host');
 
   // Invite a viewer by link; they sign up with it in another browser.
   await owner.click('nav >> text=Team');
@@ -191,13 +147,13 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   const me = await viewer.evaluate(async () => (await fetch('/api/trpc/me')).json());
   const teamId = (me as { result: { data: { json: { teams: Array<{ teamId: string }> } } } }).result.data.json
     .teams[0]?.teamId;
-  const containerId = (await docker(socket, ['inspect', '-f', '{{.Id}}', 'bt-e2e-fleet'])).stdout.trim();
+  const containerId = (await docker(['inspect', '-f', '{{.Id}}', 'bt-e2e-fleet'])).stdout.trim();
   assert.equal(
     await trpcMutation(viewer, 'containers.action', { teamId, hostId, containerId, action: 'stop' }),
     403,
   );
   assert.equal(
-    (await docker(socket, ['inspect', '-f', '{{.State.Status}}', 'bt-e2e-fleet'])).stdout.trim(),
+    (await docker(['inspect', '-f', '{{.State.Status}}', 'bt-e2e-fleet'])).stdout.trim(),
     'running',
   );
   // The link worked once.
@@ -232,8 +188,8 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   await owner.click('text=Revoke host');
   await owner.waitForSelector('[data-testid=host-status]:has-text("revoked")', { timeout: 20_000 });
   const deadline = Date.now() + 20_000;
-  while (!agentOutput().includes('refused this agent')) {
-    if (Date.now() > deadline) throw new Error(`the agent was not refused:\n${agentOutput()}`);
+  while (!agent.output().includes('refused this agent')) {
+    if (Date.now() > deadline) throw new Error(`the agent was not refused:\n${agent.output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise((r) => setTimeout(r, 3000));

@@ -6,52 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
-import type { Browser, Page } from 'playwright-core';
-import {
-  cleanUp,
-  type DockerResult,
-  docker as dockerAt,
-  type EnrolledAgent,
-  enrolAgentFromPage,
-  launchChromium,
-  removeDir,
-  signUpOwner,
-} from './harness';
-import { type Stack, startStack } from './stack';
+import { pushBusybox } from '@berth/engine/testing/index';
+import type { Page } from 'playwright-core';
+import { type AgentBench, signUpOwner, startAgentBench } from './harness';
 
-let stack: Stack;
-let browser: Browser;
-let registry: StartedRegistry;
-let agentHome: string;
-let agent: EnrolledAgent | undefined;
-
-const docker = (socket: string, args: string[]): Promise<DockerResult> => dockerAt(socket, args, agentHome);
+let bench: AgentBench;
 const names = ['bt-e2e-logs-a', 'bt-e2e-logs-b'];
 
 before(async () => {
-  registry = await startRegistry();
-  stack = await startStack({ env: { BERTH_NO_AGENT: '1' } });
-  agentHome = await mkdtemp(join(tmpdir(), 'bt-e2e-logs-'));
-  await chmod(agentHome, 0o755);
-  browser = await launchChromium();
+  bench = await startAgentBench('logs', { containers: names });
 });
 
-after(() =>
-  cleanUp(
-    // The pages first: a page still polling would have the agent run runc in the directory about to go.
-    () => browser?.close(),
-    () => (agentHome ? docker(join(agentHome, 'docker.sock'), ['rm', '-f', ...names]) : undefined),
-    () => agent?.stop(),
-    () => stack?.[Symbol.asyncDispose](),
-    () => registry?.[Symbol.asyncDispose](),
-    () => removeDir(agentHome),
-  ),
-);
+after(() => bench?.close());
 
 /** The texts of the log rows in the DOM (only the rows on screen are rendered). */
 function rowTexts(page: Page, stream?: 'stdout' | 'stderr'): Promise<string[]> {
@@ -94,25 +63,20 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
 }
 
 test('live logs: fresh lines, stderr marked, filter, pause and resume, download, merged by label, closing and stopping end streams', async () => {
+  const { stack, browser, registry, agentHome, docker } = bench;
   const context = await browser.newContext();
   const page = await context.newPage();
   await signUpOwner(page, stack.url, { name: 'Lou Logs', email: 'lou@example.test', teamName: 'Logs' });
-  agent = await enrolAgentFromPage(page, agentHome);
-  const { socket } = agent;
-  await page
-    .waitForSelector('[data-testid=host-status]:has-text("online")', { timeout: 40_000 })
-    .catch(() => {
-      throw new Error(`the host did not come online; agent output:\n${agent?.output()}`);
-    });
+  await bench.enrol(page, { onlineWithin: 40_000 });
 
   const image = await pushBusybox(registry, 'bt-e2e/logs:1');
-  assert.equal((await docker(socket, ['pull', '-q', image])).code, 0);
+  assert.equal((await docker(['pull', '-q', image])).code, 0);
   const scripts = [
     'i=0; while true; do echo "alpha out $i"; echo "alpha err $i" >&2; i=$((i+1)); sleep 0.5; done',
     'i=0; while true; do echo "beta out $i"; i=$((i+1)); sleep 0.5; done',
   ];
   for (const [i, name] of names.entries()) {
-    const run = await docker(socket, [
+    const run = await docker([
       'run',
       '-d',
       '--name',
@@ -196,7 +160,7 @@ test('live logs: fresh lines, stderr marked, filter, pause and resume, download,
   // Closing the page ends the streams on the agent: its log followers let go of the containers' logs.
   const logPaths: string[] = [];
   for (const name of names)
-    logPaths.push((await docker(socket, ['inspect', '-f', '{{.LogPath}}', name])).stdout.trim());
+    logPaths.push((await docker(['inspect', '-f', '{{.LogPath}}', name])).stdout.trim());
   assert.ok(
     logPaths.every((p) => p.startsWith('/')),
     `${logPaths}`,
@@ -218,7 +182,7 @@ test('live logs: fresh lines, stderr marked, filter, pause and resume, download,
   await again.goto(`${stack.url}/containers`);
   await again.locator(`a[aria-label="Logs of ${names[1]}"]`).click();
   await again.waitForSelector('[data-testid=log-line]', { timeout: 20_000 });
-  assert.equal((await docker(socket, ['kill', names[1] as string])).code, 0);
+  assert.equal((await docker(['kill', names[1] as string])).code, 0);
   await again.waitForSelector('[data-testid=log-status]:has-text("the container stopped")', {
     timeout: 20_000,
   });
