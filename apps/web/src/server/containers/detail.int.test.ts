@@ -19,10 +19,10 @@ import {
   importImage,
   pushImage,
   type StartedRegistry,
-  startRegistry,
 } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LinkedAgent, startLinkedAgent } from '../agents/testing';
+import { startTeamRegistry } from '../registries/testing';
 import { type Caller, type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 
 const credentials = { username: 'bt-puller', password: 'bt-pull-password-9' };
@@ -53,19 +53,14 @@ describe('container detail: inspect, state history, recreate', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane('detail');
-    registry = await startRegistry({
-      auth: 'htpasswd',
-      users: { [credentials.username]: credentials.password },
-    });
     // The procedures send through this process's gateway: the one the agent is connected to.
     agent = await startLinkedAgent(cp, 'detail', { processGateway: true });
     ({ engine, teamId, hostId } = agent);
+    registry = await startTeamRegistry(cp, teamId, credentials);
     const op = await cp.user(teamId, 'operator');
     operator = op.caller;
     operatorId = op.userId;
     viewer = (await cp.user(teamId, 'viewer')).caller;
-    const admin = (await cp.user(teamId, 'admin')).caller;
-    await admin.registries.save({ teamId, serverAddress: registry.host, ...credentials });
   });
   afterAll(async () => {
     await agent?.close();

@@ -11,9 +11,10 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { BUILD_CONTEXT_MAX_BYTES } from '@berth/agent/protocol/messages';
 import type { Engine } from '@berth/engine';
-import { imageOutput, type StartedRegistry, startRegistry, tarBytes } from '@berth/engine/testing/index';
+import { imageOutput, type StartedRegistry, tarBytes } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LinkedAgent, startGatewayInstance, startLinkedAgent } from '../agents/testing';
+import { startTeamRegistry } from '../registries/testing';
 import { type Caller, type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 import type { BuildStatus } from './build-schemas';
 
@@ -32,16 +33,11 @@ describe('image builds through the control plane', () => {
   beforeAll(async () => {
     cp = await startControlPlane('build');
     build = await import('./build');
-    registry = await startRegistry({
-      auth: 'htpasswd',
-      users: { [credentials.username]: credentials.password },
-    });
     // The procedures send through this process's gateway: the one the agent is connected to.
     agent = await startLinkedAgent(cp, 'build', { processGateway: true });
     ({ engine, teamId, hostId } = agent);
+    registry = await startTeamRegistry(cp, teamId, credentials);
     operator = (await cp.user(teamId, 'operator')).caller;
-    const admin = (await cp.user(teamId, 'admin')).caller;
-    await admin.registries.save({ teamId, serverAddress: registry.host, ...credentials });
   });
   afterAll(async () => {
     await agent?.close();
