@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium, signUpOwner } from './harness';
+import { cleanUp, launchChromium, signUpOwner } from './harness';
 import { type Stack, startStack } from './stack';
 
 let stack: Stack;
@@ -13,10 +13,12 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-});
+after(() =>
+  cleanUp(
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+  ),
+);
 
 async function signUpOverHttp(email: string): Promise<number> {
   const response = await fetch(`${stack.url}/api/auth/sign-up/email`, {

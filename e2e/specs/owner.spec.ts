@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './harness';
+import { cleanUp, launchChromium } from './harness';
 import { type Stack, startStack } from './stack';
 
 let stack: Stack;
@@ -13,10 +13,12 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-});
+after(() =>
+  cleanUp(
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+  ),
+);
 
 test('the first visit creates the owner; sign out and in again; the local agent appears on the Hosts page', async () => {
   const page = await browser.newPage();

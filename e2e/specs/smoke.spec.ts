@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './harness';
 
-// Placeholder-free smoke: Debian's Chromium starts under playwright-core and renders a page.
+// Placeholder-free smoke: Debian's Chromium starts under playwright-core, as every spec launches it, and renders
+// a page.
 test('Debian Chromium renders a page through playwright-core', async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.setContent('<main><h1>Berth</h1></main>');
