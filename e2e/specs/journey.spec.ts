@@ -37,7 +37,15 @@ import {
 } from '@berth/engine/testing/index';
 import { type SshdFixture, startSshd } from '@berth/web/testing/sshd';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { docker, type EnrolledAgent, enrolAgentFromPage, launchChromium, signUpOwner } from './harness';
+import {
+  cleanUp,
+  docker,
+  type EnrolledAgent,
+  enrolAgentFromPage,
+  launchChromium,
+  removeDir,
+  signUpOwner,
+} from './harness';
 import { createNetns, type Forward, forwardHere, forwardInNetns, type Netns, sweepBelow } from './netns';
 import { type Stack, startStack } from './stack';
 
@@ -173,35 +181,32 @@ before(async () => {
   browser = await launchChromium();
 });
 
-/** Cleanup goes on past a step that fails: each part is tried whatever happened to the one before. */
-async function quietly(part: () => PromiseLike<unknown> | undefined): Promise<void> {
-  try {
-    await part();
-  } catch {}
+/** Removes a host's web container, if that host's agent ever got as far as its socket. */
+function removeWeb(socket: () => string, name: string): () => Promise<unknown> | undefined {
+  return () => (work && existsSync(socket()) ? dockerOn(socket(), ['rm', '-f', name]) : undefined);
 }
 
-after(async () => {
-  // Containers first (their conmon holds the namespaces), then the agents, then what they ran in.
-  for (const [socket, name] of [
-    [socketA(), 'bt-web-a'],
-    [socketB(), 'bt-web-b'],
-  ] as const)
-    if (existsSync(socket)) await quietly(() => dockerOn(socket, ['rm', '-f', name]));
-  await quietly(() => agentA?.stop());
-  await quietly(stopAgentB);
-  await quietly(() => browser?.close());
-  await quietly(() => stack?.[Symbol.asyncDispose]());
-  for (const forward of forwards) await quietly(() => forward.close());
-  // What a failure half-way may leave: containers runc still holds, mounts below the work directory.
-  if (work)
-    await quietly(() =>
-      sweepBelow(work, [join(dirA(), 'data', 'run', 'runc'), join(dirB(), 'data', 'run', 'runc')]),
-    );
-  await quietly(() => sshd?.close());
-  await quietly(() => netnsA?.close());
-  await quietly(() => registry?.[Symbol.asyncDispose]());
-  if (work) await rm(work, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    // Containers first (their conmon holds the namespaces), then the agents, then what they ran in.
+    removeWeb(socketA, 'bt-web-a'),
+    removeWeb(socketB, 'bt-web-b'),
+    () => agentA?.stop(),
+    stopAgentB,
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    ...forwards.map((forward) => () => forward.close()),
+    // What a failure half-way may leave: containers runc still holds, mounts below the work directory.
+    () =>
+      work
+        ? sweepBelow(work, [join(dirA(), 'data', 'run', 'runc'), join(dirB(), 'data', 'run', 'runc')])
+        : undefined,
+    () => sshd?.close(),
+    () => netnsA?.close(),
+    () => registry?.[Symbol.asyncDispose](),
+    () => removeDir(work),
+  ),
+);
 
 // A bound, so a hang fails the test and the cleanup still runs (under a minute is usual here).
 const journeyTimeout = 8 * 60_000;

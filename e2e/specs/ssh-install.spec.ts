@@ -6,15 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@berth/engine/testing/index';
 import { type SshdFixture, startSshd } from '@berth/web/testing/sshd';
-import { type Browser, chromium } from 'playwright-core';
-import { signUpOwner } from './harness';
+import type { Browser } from 'playwright-core';
+import { cleanUp, launchChromium, removeDir, signUpOwner } from './harness';
 import { type Stack, startStack } from './stack';
 
 const artifacts = fileURLToPath(new URL('../artifacts/ssh-install', import.meta.url));
@@ -22,17 +22,6 @@ let stack: Stack;
 let browser: Browser;
 let sshd: SshdFixture;
 let work: string;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function killAgent(prefix: string): Promise<void> {
   const pid = Number((await readFile(join(prefix, 'agent.pid'), 'utf8').catch(() => '')).trim());
@@ -51,19 +40,19 @@ before(async () => {
     port,
     env: { BERTH_PUBLIC_URL: `http://${sshd.hostAddress}:${port}` },
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
-after(async () => {
-  await killAgent(join(work, 'opt')).catch(() => {});
-  await browser?.close();
-  await stack?.[Symbol.asyncDispose]();
-  await sshd?.close();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+after(() =>
+  cleanUp(
+    // The uninstall in the test may have stopped it a moment before.
+    () => (work ? killAgent(join(work, 'opt')).catch(() => undefined) : undefined),
+    () => browser?.close(),
+    () => stack?.[Symbol.asyncDispose](),
+    () => sshd?.close(),
+    () => removeDir(work),
+  ),
+);
 
 test('an owner adds a host over SSH: confirms its key, follows the steps, sees it online, uninstalls it', async () => {
   const page = await browser.newPage();
