@@ -8,6 +8,7 @@ import { createGzip } from 'node:zlib';
 import { z } from 'zod';
 import { EngineError } from '../errors';
 import type { EventBus } from '../events';
+import { type ArchiveImage, packImageArchive, SpooledArchive } from './archive';
 import { ContentStore, exists, writeFileAtomic } from './content';
 import {
   type Descriptor,
@@ -40,6 +41,7 @@ import type {
   ImageService,
   ImageSummary,
   ImageUsage,
+  LoadedImage,
   PullOptions,
   PullProgress,
   PushOptions,
@@ -47,7 +49,7 @@ import type {
   RemoveResult,
   ResolvedImage,
 } from './types';
-import { unpackLayer } from './unpack';
+import { layerDiffId, unpackLayer } from './unpack';
 
 /** The persisted Docker view of one image; the image ID is its config digest, as in Docker. */
 const imageRecordSchema = z.object({
@@ -462,6 +464,109 @@ export class ImageStore implements ImageService {
     }
   }
 
+  // ---------------------------------------------------------------- archives
+
+  /**
+   * `docker save`: the images as one tar stream (see archive.ts). A reference with a tag saves that tag, an ID
+   * the image without tags, and a bare repository name every tag of it, as dockerd does.
+   */
+  async save(refs: string[]): Promise<Readable> {
+    if (refs.length === 0) throw new EngineError('invalid_argument', 'no image to save');
+    const chosen = new Map<string, { record: ImageRecord; tags: Set<string> }>();
+    const choose = (record: ImageRecord, tags: string[]) => {
+      const entry = chosen.get(record.id) ?? { record, tags: new Set<string>() };
+      for (const tag of tags) entry.tags.add(tag);
+      chosen.set(record.id, entry);
+    };
+    for (const input of refs) {
+      const repository = bareRepository(input);
+      if (repository) {
+        const records = [...this.#records.values()].filter((r) =>
+          r.repoTags.some((t) => t.startsWith(`${repository}:`)),
+        );
+        if (records.length === 0) throw new EngineError('not_found', `No such image: ${input}`);
+        for (const record of records)
+          choose(
+            record,
+            record.repoTags.filter((t) => t.startsWith(`${repository}:`)),
+          );
+        continue;
+      }
+      const record = this.#resolve(input);
+      const ref = (() => {
+        try {
+          return parseReference(input);
+        } catch {
+          return undefined;
+        }
+      })();
+      const tag = ref?.tag
+        ? formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag })
+        : undefined;
+      choose(record, tag && record.repoTags.includes(tag) ? [tag] : []);
+    }
+    const images: ArchiveImage[] = [];
+    const pins: string[] = [];
+    for (const { record, tags } of chosen.values()) {
+      const manifest = manifestSchema.parse(
+        JSON.parse((await this.content.readBytes(record.manifest.digest)).toString('utf8')),
+      );
+      pins.push(record.manifest.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest));
+      images.push({
+        manifest: record.manifest,
+        config: manifest.config,
+        layers: manifest.layers,
+        repoTags: [...tags].map(displayRef),
+        names: [...tags].map((t) => ({ name: t, tag: parseReference(t).tag ?? 'latest' })),
+      });
+    }
+    // The blobs stay while the archive is read, whatever an `rmi` meanwhile does to the records.
+    this.#pin(pins, 1);
+    const archive = packImageArchive(images, (digest) => this.content.read(digest));
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#pin(pins, -1);
+    };
+    archive.once('close', release).once('end', release).once('error', release);
+    for (const { record } of chosen.values())
+      this.#events.emit('image', 'save', record.id, { name: record.id });
+    return archive;
+  }
+
+  /**
+   * `docker load`: imports every image of a `docker save` archive (or an OCI layout tar) and tags it as the
+   * archive says. Each image is brought in as a pull's is, so a blob that does not match its digest, or a layer
+   * its config does not name, fails the load and leaves nothing of that image behind.
+   */
+  async load(archive: Readable, options: { signal?: AbortSignal } = {}): Promise<LoadedImage[]> {
+    const dir = join(this.content.root, 'ingest', `load-${randomBytes(6).toString('hex')}`);
+    try {
+      const spooled = await SpooledArchive.spool(archive, dir);
+      const images = await spooled.images();
+      // Every name is checked before anything is imported.
+      const named = images.map((image) => ({ image, tags: image.tags.map(canonicalTag) }));
+      const loaded: LoadedImage[] = [];
+      for (const { image, tags } of named) {
+        const id = await this.importImage({
+          manifest: image.manifest,
+          manifestBytes: image.manifestBytes,
+          source: { open: async (descriptor) => image.open(descriptor) },
+          ...(tags[0] ? { tag: tags[0] } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        for (const tag of tags.slice(1)) await this.tag(id, tag);
+        this.#events.emit('image', 'load', id, { name: id });
+        if (tags.length === 0) loaded.push({ id });
+        for (const tag of tags) loaded.push({ id, tag: displayRef(tag) });
+      }
+      return loaded;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   async #fetchBlob(
     source: BlobSource,
     descriptor: Descriptor,
@@ -530,6 +635,14 @@ export class ImageStore implements ImageService {
     const job = (async () => {
       const id = shortId(layer.digest);
       if (await exists(target)) {
+        // The snapshot came from another blob with this diff ID; this new blob must decompress to it as well,
+        // or the content store would keep (and push, and save) a layer other than the one the image runs.
+        const actual = await layerDiffId(this.content.read(layer.digest), layer.mediaType);
+        if (actual !== diffId)
+          throw new EngineError(
+            'digest_mismatch',
+            `layer ${layer.digest} decompresses to ${actual}, config says ${diffId}`,
+          );
         progress({ status: 'Pull complete', id });
         return;
       }
@@ -1081,6 +1194,29 @@ export class ImageStore implements ImageService {
   get dataRoot(): string {
     return this.#dataRoot;
   }
+}
+
+/**
+ * The canonical repository a `docker save` argument names when it names a repository alone (`busybox`,
+ * `host:5000/app`: no tag, no digest, not an ID), else undefined.
+ */
+function bareRepository(input: string): string | undefined {
+  if (input.includes('@') || /^(sha256:)?[0-9a-f]{4,64}$/.test(input)) return undefined;
+  const lastSegment = input.slice(input.lastIndexOf('/') + 1);
+  if (lastSegment.includes(':')) return undefined;
+  try {
+    return repositoryName(parseReference(input));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A name from an archive as a canonical tag (`busybox` → `docker.io/library/busybox:latest`). */
+function canonicalTag(name: string): string {
+  const ref = parseReference(name);
+  if (ref.digest && !ref.tag)
+    throw new EngineError('invalid_argument', `invalid image archive: it names ${name}, a digest, not a tag`);
+  return formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' });
 }
 
 /** `docker.io/library/busybox:latest` -> `busybox:latest`, as Docker shows repo tags and digests. */

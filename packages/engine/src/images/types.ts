@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ImageContainerConfig, Platform } from './oci';
 import type { RegistryCredentials } from './registry';
 
@@ -69,6 +70,12 @@ export interface ResolvedImage {
   os: string;
 }
 
+/** One name a `docker load` gave (or the image's ID, for an image the archive names none for). */
+export interface LoadedImage {
+  id: string;
+  tag?: string;
+}
+
 export type RemoveResult = ({ Untagged: string } | { Deleted: string })[];
 
 /** Tells the image store which containers use an image, so removal can refuse. Containers provide it. */
@@ -84,5 +91,9 @@ export interface ImageService {
   tag(source: string, target: string): Promise<void>;
   remove(refOrId: string, options?: RemoveOptions): Promise<RemoveResult>;
   prune(): Promise<{ ImagesDeleted: RemoveResult; SpaceReclaimed: number }>;
+  /** `docker save`: a tar stream of the images. */
+  save(refs: string[]): Promise<Readable>;
+  /** `docker load`: imports an archive's images. */
+  load(archive: Readable, options?: { signal?: AbortSignal }): Promise<LoadedImage[]>;
   setUsage(usage: ImageUsage): void;
 }

@@ -75,6 +75,15 @@ function decompress(source: Readable, mediaType: string): { stream: Readable; do
   return { stream: source.pipe(gunzip), done: Promise.resolve() };
 }
 
+/** What a layer blob decompresses to, as a diff ID, without unpacking it. */
+export async function layerDiffId(source: Readable, mediaType: string): Promise<string> {
+  const { stream, done } = decompress(source, mediaType);
+  const hash = createHash('sha256');
+  for await (const chunk of stream as AsyncIterable<Buffer>) hash.update(chunk);
+  await done;
+  return `sha256:${hash.digest('hex')}`;
+}
+
 /**
  * Splits a tar path into components inside the snapshot: leading `/` and `.` dropped, `..` clamped at the
  * root the way containerd does, so no name can reach above the snapshot.
