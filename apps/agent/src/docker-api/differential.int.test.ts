@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReferenceDockerd, startReferenceDockerd } from './reference';
@@ -199,5 +200,45 @@ describe('docker CLI: Berth behaves like dockerd', () => {
         await both(['rm', '-f', 'bt-diff-busy']);
       }
     });
+  });
+
+  // dockerd 20.10 writes the older archive form (plain layer tars, `<id>/layer.tar`); Berth writes the OCI
+  // layout with Docker's manifest.json. Each daemon loads the other's archive into the same image, which runs.
+  it('docker save on one daemon, docker load on the other, both ways', async () => {
+    const dir = await mkdtemp('/tmp/bt-api-archive-');
+    try {
+      const fromDockerd = join(dir, 'dockerd.tar');
+      const fromBerth = join(dir, 'berth.tar');
+      expect((await runDocker(dockerd.host, dockerdConfig, ['save', '-o', fromDockerd, ref])).code).toBe(0);
+      expect((await berth.docker(['save', '-o', fromBerth, ref])).code).toBe(0);
+      const idOf = async (on: 'berth' | 'dockerd') =>
+        (
+          await (on === 'berth'
+            ? berth.docker(['image', 'inspect', '--format', '{{.Id}}', ref])
+            : runDocker(dockerd.host, dockerdConfig, ['image', 'inspect', '--format', '{{.Id}}', ref]))
+        ).stdout.trim();
+      const id = await idOf('dockerd');
+      expect(await idOf('berth')).toBe(id);
+
+      const removed = await both(['rmi', ref]);
+      expect(removed.berth.code).toBe(0);
+      expect(removed.dockerd.code).toBe(0);
+      const intoBerth = await berth.docker(['load', '-i', fromDockerd]);
+      const intoDockerd = await runDocker(dockerd.host, dockerdConfig, ['load', '-i', fromBerth]);
+      expect(intoDockerd).toMatchObject({ code: 0, stdout: `Loaded image: ${ref}\n` });
+      expect(intoBerth).toMatchObject({ code: 0, stdout: `Loaded image: ${ref}\n` });
+      expect(await idOf('berth')).toBe(id);
+      expect(await idOf('dockerd')).toBe(id);
+      const ran = await both(['run', '--rm', '--network', 'none', ref, 'echo', 'loaded']);
+      expect(ran.dockerd).toMatchObject({ code: 0, stdout: 'loaded\n' });
+      expect(ran.berth).toEqual(ran.dockerd);
+
+      const missing = await both(['save', '-o', join(dir, 'nope.tar'), 'bt-api-nope:1']);
+      expect(missing.dockerd.code).toBe(1);
+      expect(missing.berth).toMatchObject({ code: 1, stdout: '' });
+      expect(missing.berth.stderr).toMatch(/^Error response from daemon: No such image: bt-api-nope:1/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,7 @@
-/** Image endpoints: pull, list, inspect, tag, remove, prune, push. Each validates, maps and makes one call. */
+/**
+ * Image endpoints: pull, list, inspect, tag, remove, prune, push, save, load. Each validates, maps and makes one
+ * call.
+ */
 import { EngineError } from '@berth/engine';
 import type { ImageService } from '@berth/engine/images/types';
 import { credentialsOf, decodeRegistryAuth } from '../auth';
@@ -150,11 +153,48 @@ function prune(deps: ImageDeps): Handler {
   };
 }
 
+/** `docker save`: GET /images/{name}/get, or GET /images/get?names=…&names=… for several. */
+function save(deps: ImageDeps): Handler {
+  return async (ctx) => {
+    const names = ctx.params.name ? [ctx.params.name] : ctx.query.getAll('names');
+    if (names.length === 0) throw new ApiError(400, 'names is required');
+    const archive = await deps.images.save(names);
+    ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    ctx.signal.addEventListener('abort', () => archive.destroy(), { once: true });
+    await new Promise<void>((resolve) => {
+      // A failure mid-archive cannot be told in-band: the connection is cut, so the client sees a short tar.
+      archive.on('error', (error) => {
+        ctx.log.error({ err: error }, 'image save failed');
+        ctx.res.destroy();
+      });
+      archive.pipe(ctx.res);
+      ctx.res.once('close', resolve);
+    });
+  };
+}
+
+/** `docker load`: the body is the archive; the reply is dockerd's JSON stream of "Loaded image" lines. */
+function load(deps: ImageDeps): Handler {
+  return async (ctx) => {
+    const progress = new ProgressStream(ctx);
+    await progress.run(async () => {
+      const loaded = await deps.images.load(ctx.req, { signal: ctx.signal });
+      for (const image of loaded)
+        progress.write({
+          stream: image.tag ? `Loaded image: ${image.tag}\n` : `Loaded image ID: ${image.id}\n`,
+        });
+    });
+  };
+}
+
 export function registerImageRoutes(router: Router<Handler>, deps: ImageDeps): void {
   router
     .add('POST', '/images/create', pull(deps))
     .add('GET', '/images/json', list(deps))
     .add('POST', '/images/prune', prune(deps))
+    .add('GET', '/images/get', save(deps))
+    .add('POST', '/images/load', load(deps))
+    .add('GET', '/images/{name*}/get', save(deps))
     .add('GET', '/images/{name*}/json', inspect(deps))
     .add('POST', '/images/{name*}/tag', tag(deps))
     .add('POST', '/images/{name*}/push', push(deps))
