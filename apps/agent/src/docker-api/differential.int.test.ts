@@ -60,6 +60,21 @@ describe('docker CLI: Berth behaves like dockerd', () => {
     expect(r.berth).toEqual(r.dockerd);
   });
 
+  it('history lists the same steps, sizes and IDs', async () => {
+    const r = await both([
+      'history',
+      '--no-trunc',
+      '--format',
+      '{{.ID}} {{.CreatedBy}} {{.Size}} {{.Comment}} {{.CreatedSince}}',
+      ref,
+    ]);
+    expect(r.dockerd.code).toBe(0);
+    expect(r.berth).toEqual(r.dockerd);
+    const missing = await both(['history', 'bt-api-nope:1']);
+    expect(missing.dockerd.code).toBe(1);
+    expect(missing.berth).toEqual(missing.dockerd);
+  });
+
   it('tag then rmi print the same', async () => {
     const tagged = `${registry.host}/bt-api/copy:1`;
     const tag = await both(['tag', ref, tagged]);

@@ -37,6 +37,7 @@ import {
 } from './reference';
 import { RegistryClient, type RegistryClientOptions, type RegistryCredentials } from './registry';
 import type {
+  ImageHistoryItem,
   ImageInspect,
   ImageService,
   ImageSummary,
@@ -50,6 +51,17 @@ import type {
   ResolvedImage,
 } from './types';
 import { layerDiffId, unpackLayer } from './unpack';
+
+const historySchema = z.array(
+  z
+    .object({
+      created: z.string().optional(),
+      created_by: z.string().optional(),
+      comment: z.string().optional(),
+      empty_layer: z.boolean().optional(),
+    })
+    .passthrough(),
+);
 
 /** The persisted Docker view of one image; the image ID is its config digest, as in Docker. */
 const imageRecordSchema = z.object({
@@ -833,6 +845,46 @@ export class ImageStore implements ImageService {
       architecture: config.architecture,
       os: config.os,
     };
+  }
+
+  /**
+   * `docker history`: the config's history, newest first, each step that made a layer with that layer's size
+   * (its snapshot's bytes). As dockerd does for an image without a local parent, only the newest step carries
+   * the image's ID and tags; the others are `<missing>`.
+   */
+  async history(refOrId: string): Promise<ImageHistoryItem[]> {
+    const record = this.#resolve(refOrId);
+    const config = await this.#config(record.id);
+    const steps = historySchema.parse(config.history ?? []);
+    const items: ImageHistoryItem[] = [];
+    let layer = 0;
+    for (const step of steps) {
+      let size = 0;
+      if (!step.empty_layer) {
+        const chain = record.chainIds[layer];
+        if (!chain)
+          throw new EngineError(
+            'failed',
+            `image ${record.id} has more layers in its history than in its rootfs`,
+          );
+        size = await duSize(this.snapshotDir(chain));
+        layer++;
+      }
+      items.unshift({
+        Id: '<missing>',
+        Created: step.created ? Math.floor(Date.parse(step.created) / 1000) : 0,
+        CreatedBy: step.created_by ?? '',
+        Tags: null,
+        Size: size,
+        Comment: step.comment ?? '',
+      });
+    }
+    const newest = items[0];
+    if (newest) {
+      newest.Id = record.id;
+      newest.Tags = record.repoTags.length ? record.repoTags.map(displayRef) : null;
+    }
+    return items;
   }
 
   /** Overlay lowerdirs for the image, top layer first (`lowerdir=${dirs.join(':')}`). */

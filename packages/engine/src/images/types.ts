@@ -70,6 +70,16 @@ export interface ResolvedImage {
   os: string;
 }
 
+/** One step of `docker history` (GET /images/{name}/history), newest first. */
+export interface ImageHistoryItem {
+  Id: string;
+  Created: number;
+  CreatedBy: string;
+  Tags: string[] | null;
+  Size: number;
+  Comment: string;
+}
+
 /** One name a `docker load` gave (or the image's ID, for an image the archive names none for). */
 export interface LoadedImage {
   id: string;
@@ -86,6 +96,7 @@ export interface ImageService {
   push(reference: string, options?: PushOptions): Promise<{ digest: string; size: number }>;
   list(options?: { all?: boolean; dangling?: boolean }): ImageSummary[];
   inspect(refOrId: string): Promise<ImageInspect>;
+  history(refOrId: string): Promise<ImageHistoryItem[]>;
   get(refOrId: string): Promise<ResolvedImage>;
   snapshotDirs(imageId: string): string[];
   tag(source: string, target: string): Promise<void>;

@@ -1,6 +1,6 @@
 /**
- * Image endpoints: pull, list, inspect, tag, remove, prune, push, save, load. Each validates, maps and makes one
- * call.
+ * Image endpoints: pull, list, inspect, history, tag, remove, prune, push, save, load. Each validates, maps and
+ * makes one call.
  */
 import { EngineError } from '@berth/engine';
 import type { ImageService } from '@berth/engine/images/types';
@@ -121,6 +121,12 @@ function inspect(deps: ImageDeps): Handler {
   };
 }
 
+function history(deps: ImageDeps): Handler {
+  return async (ctx) => {
+    sendJson(ctx, 200, await deps.images.history(ctx.params.name ?? ''));
+  };
+}
+
 function tag(deps: ImageDeps): Handler {
   return async (ctx) => {
     const repo = ctx.query.get('repo');
@@ -196,6 +202,7 @@ export function registerImageRoutes(router: Router<Handler>, deps: ImageDeps): v
     .add('POST', '/images/load', load(deps))
     .add('GET', '/images/{name*}/get', save(deps))
     .add('GET', '/images/{name*}/json', inspect(deps))
+    .add('GET', '/images/{name*}/history', history(deps))
     .add('POST', '/images/{name*}/tag', tag(deps))
     .add('POST', '/images/{name*}/push', push(deps))
     .add('DELETE', '/images/{name*}', remove(deps));
