@@ -6,27 +6,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlaneLink, type LinkBackend } from '@berth/agent/link/client';
-import { AgentIdentity } from '@berth/agent/link/identity';
-import type { Command, EngineFacts } from '@berth/agent/protocol/messages';
-import { seedTeam } from '@berth/db/seed';
-import { pino } from 'pino';
+import type { ControlPlaneLink, LinkBackend } from '@berth/agent/link/client';
+import type { Command } from '@berth/agent/protocol/messages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
-import { type GatewayInstance, startGatewayInstance } from './testing';
+import { type GatewayInstance, linkHost, madeUpFacts, startGatewayInstance } from './testing';
 
 type Instance = GatewayInstance;
 
-const facts: EngineFacts = {
-  hostname: 'bt-routed',
-  os: 'Debian',
-  kernel: '6',
-  arch: 'x64',
-  cpus: 2,
-  memoryBytes: 1024,
-  runtimes: {},
-  agentVersion: 'test',
-};
+const facts = madeUpFacts('bt-routed');
 
 describe('several control-plane instances serve one fleet', () => {
   let cp: ControlPlaneHarness;
@@ -73,32 +61,13 @@ describe('several control-plane instances serve one fleet', () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
+  /** A new host's agent linked to `to`, or `existing`'s again. */
   async function connectAgent(
     to: Instance,
-    existing?: { hostId: string; dir: string },
-  ): Promise<{ hostId: string; dir: string; link: ControlPlaneLink }> {
-    const prisma = cp.db.db();
+    existing?: { teamId: string; hostId: string; dir: string },
+  ): Promise<{ teamId: string; hostId: string; dir: string; link: ControlPlaneLink }> {
     const dir = existing?.dir ?? (await mkdtemp(join(root, 'agent-')));
-    const identity = await AgentIdentity.load(dir);
-    let hostId = existing?.hostId;
-    if (!hostId) {
-      const team = await seedTeam(prisma);
-      const host = await prisma.host.create({
-        data: { teamId: team.id, name: `bt-routed-${team.id.slice(0, 8)}`, publicKey: identity.publicKey },
-      });
-      hostId = host.id;
-    }
-    const link = new ControlPlaneLink({
-      controlPlane: to.url,
-      hostId,
-      identity,
-      backend,
-      log: pino({ level: 'silent' }),
-      agentVersion: 'test',
-    }).start();
-    const id = hostId;
-    await expect.poll(() => to.gateway.connected().includes(id), { timeout: 10_000 }).toBe(true);
-    return { hostId, dir, link };
+    return { ...(await linkHost(cp, to, backend, { dir, host: existing ?? 'bt-routed' })), dir };
   }
 
   it('routes requests, large results and command errors from the instance without the agent', async () => {

@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineBackend } from '@berth/agent/link/backend';
-import { ControlPlaneLink } from '@berth/agent/link/client';
+import { ControlPlaneLink, type LinkBackend } from '@berth/agent/link/client';
 import { AgentIdentity } from '@berth/agent/link/identity';
+import type { EngineFacts } from '@berth/agent/protocol/messages';
 import { seedTeam } from '@berth/db/seed';
 import { Engine } from '@berth/engine';
 import { loadBusybox, testNetworkOptions } from '@berth/engine/testing/index';
@@ -62,6 +63,68 @@ export async function startGatewayInstance(
       await bus[Symbol.asyncDispose]();
     },
   };
+}
+
+/** What a made-up host reports, for links whose backend a test scripts. */
+export function madeUpFacts(hostname: string): EngineFacts {
+  return {
+    hostname,
+    os: 'Debian',
+    kernel: '6',
+    arch: 'x64',
+    cpus: 2,
+    memoryBytes: 1024,
+    runtimes: {},
+    agentVersion: 'test',
+  };
+}
+
+export interface LinkedHost {
+  teamId: string;
+  hostId: string;
+  /** Started; the caller closes it. */
+  link: ControlPlaneLink;
+}
+
+/**
+ * An agent with its identity in `dir` and `backend` behind it, linked by the real link client to `gateway`, as
+ * `host`: a host already made with that identity, or the name of a new one in a new team. Resolves once the
+ * gateway has it connected.
+ */
+export async function linkHost(
+  cp: ControlPlaneHarness,
+  gateway: GatewayInstance,
+  backend: LinkBackend,
+  options: { dir: string; host: string | { teamId: string; hostId: string } },
+): Promise<LinkedHost> {
+  const identity = await AgentIdentity.load(options.dir);
+  let host = options.host;
+  if (typeof host === 'string') {
+    const prisma = cp.db.db();
+    const teamId = (await seedTeam(prisma)).id;
+    const row = await prisma.host.create({ data: { teamId, name: host, publicKey: identity.publicKey } });
+    host = { teamId, hostId: row.id };
+  }
+  const { hostId } = host;
+  const link = new ControlPlaneLink({
+    controlPlane: gateway.url,
+    hostId,
+    identity,
+    backend,
+    log: pino({ level: 'silent' }),
+    agentVersion: 'test',
+    // Reconnect at once in tests: the delay's upper bound starts at the protocol's base.
+    random: () => 0,
+  }).start();
+  // A plain wait rather than expect.poll, which vitest allows only inside a test: this also serves beforeAll.
+  for (let waited = 0; !gateway.gateway.connected().includes(hostId); waited += 50) {
+    if (waited >= 10_000) {
+      await link.close();
+      throw new Error(`the agent of host ${hostId} did not connect within 10 s`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { teamId: host.teamId, hostId, link };
 }
 
 export interface LinkedAgent extends AsyncDisposable {
@@ -125,28 +188,11 @@ export async function startLinkedAgent(
     const gateway = await startGatewayInstance();
     made.gateway = gateway;
     if (options.processGateway) holder.berthGateway = gateway.gateway;
-    const prisma = cp.db.db();
-    const identity = await AgentIdentity.load(join(root, 'agent'));
-    const teamId = (await seedTeam(prisma)).id;
-    const hostName = `bt-${name}-host`;
-    const hostId = (
-      await prisma.host.create({ data: { teamId, name: hostName, publicKey: identity.publicKey } })
-    ).id;
-    const link = new ControlPlaneLink({
-      controlPlane: gateway.url,
-      hostId,
-      identity,
-      backend: engineBackend(engine),
-      log: pino({ level: 'silent' }),
-      agentVersion: 'test',
-      // Reconnect at once in tests: the delay's upper bound starts at the protocol's base.
-      random: () => 0,
-    }).start();
+    const { teamId, hostId, link } = await linkHost(cp, gateway, engineBackend(engine), {
+      dir: join(root, 'agent'),
+      host: `bt-${name}-host`,
+    });
     made.link = link;
-    for (let i = 0; !gateway.gateway.connected().includes(hostId); i++) {
-      if (i === 200) throw new Error(`the agent of ${hostName} did not connect within 10 s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
     return {
       engine,
       link,

@@ -6,25 +6,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlaneLink, type LinkBackend } from '@berth/agent/link/client';
-import { AgentIdentity } from '@berth/agent/link/identity';
-import type { Command, EngineFacts } from '@berth/agent/protocol/messages';
+import type { ControlPlaneLink, LinkBackend } from '@berth/agent/link/client';
+import type { Command } from '@berth/agent/protocol/messages';
 import { seedTeam } from '@berth/db/seed';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GatewayInstance, startGatewayInstance } from '../agents/testing';
+import { type GatewayInstance, linkHost, madeUpFacts, startGatewayInstance } from '../agents/testing';
 import { type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 
-const facts: EngineFacts = {
-  hostname: 'bt-ops',
-  os: 'Debian',
-  kernel: '6',
-  arch: 'x64',
-  cpus: 2,
-  memoryBytes: 1024,
-  runtimes: {},
-  agentVersion: 'test',
-};
+const facts = madeUpFacts('bt-ops');
 
 describe('operations', () => {
   let cp: ControlPlaneHarness;
@@ -79,25 +68,10 @@ describe('operations', () => {
   });
 
   async function host(instance: GatewayInstance): Promise<{ teamId: string; hostId: string }> {
-    const prisma = cp.db.db();
-    const team = await seedTeam(prisma);
-    const identity = await AgentIdentity.load(await mkdtemp(join(root, 'agent-')));
-    const row = await prisma.host.create({
-      data: { teamId: team.id, name: `bt-ops-${team.id.slice(0, 8)}`, publicKey: identity.publicKey },
-    });
-    const link = new ControlPlaneLink({
-      controlPlane: instance.url,
-      hostId: row.id,
-      identity,
-      backend,
-      log: pino({ level: 'silent' }),
-      agentVersion: 'test',
-      // Reconnect at once in tests: the delay's upper bound starts at the protocol's base.
-      random: () => 0,
-    }).start();
+    const dir = await mkdtemp(join(root, 'agent-'));
+    const { teamId, hostId, link } = await linkHost(cp, instance, backend, { dir, host: 'bt-ops-host' });
     links.push(link);
-    await expect.poll(() => instance.gateway.connected().includes(row.id), { timeout: 10_000 }).toBe(true);
-    return { teamId: team.id, hostId: row.id };
+    return { teamId, hostId };
   }
 
   it('records who asked what and how it ended; a registry password is never stored', async () => {
