@@ -293,6 +293,28 @@ export function busyboxImage(): Promise<BuiltImage> {
 }
 
 /**
+ * busybox with a /version file holding `version`, and the version in its env (APP_VERSION) and its labels
+ * (bt.image.version), running `sleep 1000`: a newer one pushed under the same tag differs in each. `config`
+ * adds to its config or replaces parts of it.
+ */
+export async function versionedImage(
+  version: string,
+  config: Record<string, unknown> = {},
+): Promise<BuiltImage> {
+  const base = await buildLayer(await busyboxEntries());
+  const extra = await buildLayer([{ path: 'version', content: `${version}\n`, mode: 0o644 }]);
+  return buildImage({
+    layers: [base, extra],
+    config: {
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `APP_VERSION=${version}`],
+      Cmd: ['sleep', '1000'],
+      Labels: { 'bt.image.version': version },
+      ...config,
+    },
+  });
+}
+
+/**
  * busybox plus two layers exercising overlay semantics: layer 2 adds /data/{a,b}, /opq/{old1,old2} and a
  * hardlink; layer 3 deletes /data/a (whiteout) and replaces /opq's contents (opaque dir).
  */

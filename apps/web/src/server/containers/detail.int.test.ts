@@ -12,13 +12,11 @@ import { join } from 'node:path';
 import { seedTeam } from '@berth/db/seed';
 import type { Engine } from '@berth/engine';
 import {
-  buildImage,
-  buildLayer,
-  busyboxEntries,
   freePort,
   importImage,
   pushImage,
   type StartedRegistry,
+  versionedImage,
 } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LinkedAgent, startLinkedAgent } from '../agents/testing';
@@ -26,19 +24,6 @@ import { startTeamRegistry } from '../registries/testing';
 import { type Caller, type ControlPlaneHarness, startControlPlane } from '../teams/testing';
 
 const credentials = { username: 'bt-puller', password: 'bt-pull-password-9' };
-
-async function appImage(version: string) {
-  const base = await buildLayer(await busyboxEntries());
-  const extra = await buildLayer([{ path: 'version', content: `${version}\n`, mode: 0o644 }]);
-  return buildImage({
-    layers: [base, extra],
-    config: {
-      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `APP_VERSION=${version}`],
-      Cmd: ['sleep', '1000'],
-      Labels: { 'bt.image.version': version },
-    },
-  });
-}
 
 describe('container detail: inspect, state history, recreate', () => {
   let cp: ControlPlaneHarness;
@@ -162,7 +147,7 @@ describe('container detail: inspect, state history, recreate', () => {
 
   it('recreate pulls the newer image under the same tag with the team’s credential and keeps the settings', async () => {
     const reference = `${registry.host}/bt-detail/app:stable`;
-    await pushImage(reference, await appImage('1'), { credentials });
+    await pushImage(reference, await versionedImage('1'), { credentials });
     const v1 = await engine.images.pull(reference, { credentials });
     const port = await freePort();
     const volume = `bt-detail-data-${Date.now()}`;
@@ -183,7 +168,7 @@ describe('container detail: inspect, state history, recreate', () => {
     await engine.containers.start(oldId);
     await writeFile(join(engine.volumes.mountpoint(volume), 'kept.txt'), 'volume data');
     await known(oldId);
-    await pushImage(reference, await appImage('2'), { credentials });
+    await pushImage(reference, await versionedImage('2'), { credentials });
 
     await expect(
       viewer.containers.recreate({ teamId, hostId, containerId: oldId, pull: true }),
@@ -278,7 +263,7 @@ describe('container detail: inspect, state history, recreate', () => {
   it('a failing pull leaves the old container running and untouched', async () => {
     // A registry nobody listens on: the pull is refused at once.
     const reference = `127.0.0.1:${await freePort()}/bt-detail/gone:1`;
-    await importImage(engine, await appImage('1'), reference);
+    await importImage(engine, await versionedImage('1'), reference);
     const { Id } = await engine.containers.create(
       { Image: reference, StopTimeout: 1 },
       { name: 'bt-detail-stay' },
