@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -344,6 +345,49 @@ describe('docker api: containers through the docker CLI', () => {
     expect((await t.docker(['cp', 'bt-cp:/tmp/renamed', stopped])).code).toBe(0);
     expect(await readFile(stopped, 'utf8')).toBe('copied in\n');
     expect((await t.docker(['rm', 'bt-cp'])).code).toBe(0);
+  });
+
+  it('cp of the root and export give the whole filesystem, running or stopped, named as dockerd names it', async () => {
+    const run = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-export',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'echo made > /made-here; sleep 1000',
+    ]);
+    expect(run.code).toBe(0);
+    await expect
+      .poll(async () => (await t.docker(['exec', 'bt-export', 'ls', '/'])).stdout, { timeout: 5000 })
+      .toContain('made-here');
+    const names = (tarFile: string) =>
+      execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const state of ['running', 'stopped']) {
+      if (state === 'stopped') expect((await t.docker(['stop', '-t', '0', 'bt-export'])).code).toBe(0);
+      // `docker cp ctr:/ DIR` lands the root's contents in DIR (the archive's names are /, /bin/, …).
+      const copied = join(scratch, `root-${state}`);
+      const cp = await t.docker(['cp', 'bt-export:/', copied]);
+      expect(cp).toMatchObject({ code: 0, stderr: '' });
+      expect(await readFile(join(copied, 'made-here'), 'utf8')).toBe('made\n');
+      expect(existsSync(join(copied, 'bin', 'busybox'))).toBe(true);
+      // export: one tar of the filesystem, names relative to the root.
+      const exported = join(scratch, `export-${state}.tar`);
+      const exp = await t.docker(['export', '-o', exported, 'bt-export']);
+      expect(exp).toMatchObject({ code: 0, stderr: '' });
+      const listed = names(exported);
+      expect(listed).toEqual(expect.arrayContaining(['made-here', 'bin/', 'bin/busybox', 'etc/passwd']));
+      expect(listed.filter((n) => n.startsWith('/') || n.startsWith('.') || n.startsWith('rootfs'))).toEqual(
+        [],
+      );
+    }
+    const missing = await t.docker(['export', '-o', join(scratch, 'nope.tar'), 'bt-export-nope']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('No such container: bt-export-nope');
+    expect((await t.docker(['rm', 'bt-export'])).code).toBe(0);
   });
 
   it('networks: create/ls/inspect/connect/disconnect/rm/prune, run --network, -p and port, DNS by name', async () => {

@@ -4,7 +4,7 @@
  * resolve an absolute link against the host's root.
  */
 import { spawn } from 'node:child_process';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { EngineError } from '../errors';
@@ -88,11 +88,28 @@ export async function statInRoot(root: string, path: string): Promise<{ hostPath
   };
 }
 
-/** A tar stream of the resolved path, its top entry named like the path's last component. */
-export function tarPath(hostPath: string): Readable {
-  const child = spawn('tar', ['--numeric-owner', '-C', dirname(hostPath), '-cf', '-', basename(hostPath)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * A tar stream of the resolved path, its top entry named like the path's last component. The container's root
+ * itself is `/` with every name under it absolute (`/`, `/bin/`, `/bin/sh`), as dockerd archives it, so the CLI
+ * rebases `docker cp ctr:/ out` onto `out/`.
+ */
+export function tarPath(hostPath: string, options: { root?: boolean } = {}): Readable {
+  return runTar(
+    options.root
+      ? // -P keeps the names absolute; S leaves symlink targets as they are.
+        ['-P', '--transform', 's,^\\./,/,S;s,^\\.$,/,S', '-C', hostPath, '-cf', '-', '.']
+      : ['-C', dirname(hostPath), '-cf', '-', basename(hostPath)],
+  );
+}
+
+/** `docker export`: the whole filesystem of a container as one tar, names relative to its root (`bin/sh`). */
+export async function tarRoot(root: string): Promise<Readable> {
+  const names = (await readdir(root)).sort();
+  return runTar(['-C', root, '-cf', '-', '--', ...names]);
+}
+
+function runTar(args: string[]): Readable {
+  const child = spawn('tar', ['--numeric-owner', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString();

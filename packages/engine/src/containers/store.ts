@@ -18,7 +18,7 @@ import { unpackLayer } from '../images/unpack';
 import type { NetworkManager } from '../networks/manager';
 import type { NetworkSetupResult, PortBinding } from '../networks/types';
 import { labelMatches, type VolumeStore } from '../volumes/store';
-import { type PathStat, resolveInRoot, statInRoot, tarPath } from './archive';
+import { type PathStat, resolveInRoot, statInRoot, tarPath, tarRoot } from './archive';
 import { attachStdinWriter, connectAttachSocket } from './attach';
 import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
 import {
@@ -1696,9 +1696,24 @@ export class ContainerStore implements AsyncDisposable {
     const { root, release } = await this.#copyRoot(record);
     try {
       const { hostPath, stat } = await statInRoot(root, path);
-      const stream = tarPath(hostPath);
+      const stream = tarPath(hostPath, { root: stat.name === '/' });
       stream.once('close', () => void release());
       return { stat, stream };
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  /** `docker export`: the container's filesystem (a running one's as it is now) as one tar stream. */
+  async export(idOrName: string): Promise<Readable> {
+    const record = this.#find(idOrName);
+    const { root, release } = await this.#copyRoot(record);
+    try {
+      const stream = await tarRoot(root);
+      stream.once('close', () => void release());
+      this.#emit(record, 'export');
+      return stream;
     } catch (error) {
       await release();
       throw error;

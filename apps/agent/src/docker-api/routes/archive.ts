@@ -1,6 +1,7 @@
-/** `docker cp`: HEAD/GET/PUT /containers/{id}/archive. */
+/** `docker cp`: HEAD/GET/PUT /containers/{id}/archive; `docker export`: GET /containers/{id}/export. */
+import type { Readable } from 'node:stream';
 import type { ContainerStore } from '@berth/engine';
-import { commonHeaders, type Handler, sendStatus } from '../context';
+import { commonHeaders, type Handler, type RequestContext, sendStatus } from '../context';
 import { ApiError } from '../errors';
 import type { Router } from '../router';
 
@@ -18,6 +19,16 @@ function statHeader(stat: unknown): string {
   return Buffer.from(JSON.stringify(stat)).toString('base64');
 }
 
+/** Streams a tar to the client; a failure midway can only cut the connection (the client sees a short tar). */
+async function pipeTar(ctx: RequestContext, stream: Readable): Promise<void> {
+  ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
+  await new Promise<void>((resolve) => {
+    stream.on('error', () => ctx.res.destroy());
+    stream.pipe(ctx.res);
+    ctx.res.once('close', resolve);
+  });
+}
+
 export function registerArchiveRoutes(router: Router<Handler>, deps: ArchiveDeps): void {
   const store = deps.containerStore;
   router
@@ -33,12 +44,12 @@ export function registerArchiveRoutes(router: Router<Handler>, deps: ArchiveDeps
         'Content-Type': 'application/x-tar',
         'X-Docker-Container-Path-Stat': statHeader(stat),
       });
-      ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
-      await new Promise<void>((resolve) => {
-        stream.on('error', () => ctx.res.destroy());
-        stream.pipe(ctx.res);
-        ctx.res.once('close', resolve);
-      });
+      await pipeTar(ctx, stream);
+    })
+    .add('GET', '/containers/{id}/export', async (ctx) => {
+      const stream = await store.export(ctx.params.id ?? '');
+      ctx.res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/x-tar' });
+      await pipeTar(ctx, stream);
     })
     .add('PUT', '/containers/{id}/archive', async (ctx) => {
       await store.extractArchive(ctx.params.id ?? '', pathParam(ctx.query), ctx.req);
