@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildImage, buildLayer, busyboxEntries, pushImage } from '@berth/engine/testing/index';
-import { type AgentBench, signUpOwner, startAgentBench } from './harness';
+import { type AgentBench, signUpInvited, signUpOwner, startAgentBench } from './harness';
 
 let bench: AgentBench;
 
@@ -149,12 +149,7 @@ test('container detail: inspect sections, state history after a restart, console
   const link = await page.inputValue('[data-testid=invite-link]');
   const viewerContext = await browser.newContext();
   const viewer = await viewerContext.newPage();
-  await viewer.goto(link);
-  await viewer.fill('[data-testid=invite-signup] input[name=name]', 'Vic Viewer');
-  await viewer.fill('[data-testid=invite-signup] input[name=email]', 'vic@example.test');
-  await viewer.fill('[data-testid=invite-signup] input[name=password]', 'a long enough password');
-  await viewer.click('text=Create account and join');
-  await viewer.waitForURL('**/hosts');
+  await signUpInvited(viewer, link, { name: 'Vic Viewer', email: 'vic@example.test' });
   await viewer.goto(new URL(containerPage, stack.url).toString());
   await viewer.waitForSelector('[data-testid=inspect-status]:has-text("running")', { timeout: 20_000 });
   await viewer.locator('[data-testid=state-history]').waitFor();

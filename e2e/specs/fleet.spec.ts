@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pushBusybox } from '@berth/engine/testing/index';
 import type { Page } from 'playwright-core';
-import { type AgentBench, signUpOwner, startAgentBench } from './harness';
+import { type AgentBench, signUpInvited, signUpOwner, startAgentBench } from './harness';
 
 let bench: AgentBench;
 
@@ -126,12 +126,7 @@ test('fleet containers, an invited viewer, a second team, and a revoked host', a
   assert.match(link, /\/invite\/[A-Za-z0-9_-]{43}$/);
   const viewerContext = await browser.newContext();
   const viewer = await viewerContext.newPage();
-  await viewer.goto(link);
-  await viewer.fill('[data-testid=invite-signup] input[name=name]', 'Vic Viewer');
-  await viewer.fill('[data-testid=invite-signup] input[name=email]', 'vic@example.test');
-  await viewer.fill('[data-testid=invite-signup] input[name=password]', 'a long enough password');
-  await viewer.click('text=Create account and join');
-  await viewer.waitForURL('**/hosts');
+  await signUpInvited(viewer, link, { name: 'Vic Viewer', email: 'vic@example.test' });
   assert.equal(await viewer.textContent('[data-testid=my-role]'), 'viewer');
   await viewer.click('nav >> text=Containers');
   const seen = viewer.locator('[data-testid=fleet-container-bt-e2e-fleet]');

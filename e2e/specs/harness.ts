@@ -146,6 +146,23 @@ export async function signUpOwner(
   await page.waitForURL('**/hosts');
 }
 
+/** An invitation link's form (in a browser context of the invitee's own): the account joins the link's team. */
+export async function signUpInvited(
+  page: Page,
+  link: string,
+  user: { name: string; email: string; password?: string },
+): Promise<void> {
+  await page.goto(link);
+  await page.fill('[data-testid=invite-signup] input[name=name]', user.name);
+  await page.fill('[data-testid=invite-signup] input[name=email]', user.email);
+  await page.fill(
+    '[data-testid=invite-signup] input[name=password]',
+    user.password ?? 'a long enough password',
+  );
+  await page.click('text=Create account and join');
+  await page.waitForURL('**/hosts');
+}
+
 /**
  * What a spec about one agent enrolled from the page starts from: the stack without its local agent (the team
  * starts with no hosts), a registry, Chromium, and the agent's directory (its data, socket, and the docker CLI's

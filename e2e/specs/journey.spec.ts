@@ -30,7 +30,6 @@ import {
   buildImage,
   buildLayer,
   busyboxEntries,
-  freePort,
   pushImage,
   type StartedRegistry,
   startRegistry,
@@ -44,6 +43,7 @@ import {
   enrolAgentFromPage,
   launchChromium,
   removeDir,
+  signUpInvited,
   signUpOwner,
 } from './harness';
 import { createNetns, type Forward, forwardHere, forwardInNetns, type Netns, sweepBelow } from './netns';
@@ -172,12 +172,7 @@ before(async () => {
     forwards.push(await forwardInNetns(netns, registryPort, { host: hostAddress, port: registryPort }));
   }
   // Both namespaces reach this machine's end of the sshd's veth, so the agents dial the control plane there.
-  const port = await freePort();
-  stack = await startStack({
-    localAgent: false,
-    port,
-    env: { BERTH_PUBLIC_URL: `http://${sshd.hostAddress}:${port}` },
-  });
+  stack = await startStack({ localAgent: false, publicHost: sshd.hostAddress });
   browser = await launchChromium();
 });
 
@@ -458,12 +453,7 @@ test('the journey: sign up, two hosts (token and SSH), a private image on both, 
       const context = await (browser as Browser).newContext();
       contexts.push(context);
       viewer = await context.newPage();
-      await viewer.goto(link);
-      await viewer.fill('[data-testid=invite-signup] input[name=name]', 'Vic Viewer');
-      await viewer.fill('[data-testid=invite-signup] input[name=email]', 'vic@example.test');
-      await viewer.fill('[data-testid=invite-signup] input[name=password]', password);
-      await viewer.click('text=Create account and join');
-      await viewer.waitForURL('**/hosts');
+      await signUpInvited(viewer, link, { name: 'Vic Viewer', email: 'vic@example.test', password });
       assert.equal(await viewer.textContent('[data-testid=my-role]'), 'viewer');
       for (const which of ['a', 'b'])
         await viewer.waitForSelector(
@@ -528,12 +518,7 @@ test('the journey: sign up, two hosts (token and SSH), a private image on both, 
       const context = await (browser as Browser).newContext();
       contexts.push(context);
       stranger = await context.newPage();
-      await stranger.goto(link);
-      await stranger.fill('[data-testid=invite-signup] input[name=name]', 'Eve Edge');
-      await stranger.fill('[data-testid=invite-signup] input[name=email]', 'eve@example.test');
-      await stranger.fill('[data-testid=invite-signup] input[name=password]', password);
-      await stranger.click('text=Create account and join');
-      await stranger.waitForURL('**/hosts');
+      await signUpInvited(stranger, link, { name: 'Eve Edge', email: 'eve@example.test', password });
       assert.equal(await stranger.textContent('[data-testid=my-role]'), 'owner');
       await stranger.waitForSelector('[data-testid=hosts-empty]');
       await shot('second-team-hosts', stranger);

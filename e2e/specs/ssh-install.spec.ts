@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@berth/engine/testing/index';
 import { type SshdFixture, startSshd } from '@berth/web/testing/sshd';
 import type { Browser } from 'playwright-core';
 import { cleanUp, launchChromium, removeDir, signUpOwner } from './harness';
@@ -34,12 +33,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'bt-e2e-ssh-'));
   await mkdir(artifacts, { recursive: true });
   sshd = await startSshd(join(work, 'sshd'));
-  const port = await freePort();
-  stack = await startStack({
-    localAgent: false,
-    port,
-    env: { BERTH_PUBLIC_URL: `http://${sshd.hostAddress}:${port}` },
-  });
+  stack = await startStack({ localAgent: false, publicHost: sshd.hostAddress });
   browser = await launchChromium();
 });
 

@@ -19,10 +19,11 @@ export interface Stack extends AsyncDisposable {
 
 /**
  * `localAgent: false` starts the stack without `npm start`'s local agent (BERTH_NO_AGENT=1); `env` adds to or
- * overrides the stack's environment; `port` is for a spec that must know it first (in BERTH_PUBLIC_URL).
+ * overrides the stack's environment; `port` is for a caller that must know it first; `publicHost` is the
+ * address agents on other hosts (network namespaces) dial it at: BERTH_PUBLIC_URL is http://publicHost:port.
  */
 export async function startStack(
-  options: { localAgent?: boolean; env?: NodeJS.ProcessEnv; port?: number } = {},
+  options: { localAgent?: boolean; env?: NodeJS.ProcessEnv; port?: number; publicHost?: string } = {},
 ): Promise<Stack> {
   const home = await mkdtemp(join(tmpdir(), 'bt-e2e-'));
   // PostgreSQL runs as its own user and must reach its data directory below this one.
@@ -38,6 +39,7 @@ export async function startStack(
       DATABASE_URL: '',
       BERTH_PUBLIC_URL: '',
       ...(options.localAgent === false ? { BERTH_NO_AGENT: '1' } : {}),
+      ...(options.publicHost ? { BERTH_PUBLIC_URL: `http://${options.publicHost}:${port}` } : {}),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
