@@ -390,6 +390,93 @@ describe('docker api: containers through the docker CLI', () => {
     expect((await t.docker(['rm', 'bt-export'])).code).toBe(0);
   });
 
+  it('update: new limits reach a running container at once and a stopped one at its start; a new restart policy acts at the next exit', async () => {
+    // The container's cgroup on either cgroup layout of a host.
+    const limitOf = async (id: string, v1: string, v2: string) => {
+      for (const path of [`/sys/fs/cgroup/${v1}`, `/sys/fs/cgroup/berth/${id}/${v2}`]) {
+        const file = path.replace('{id}', id);
+        if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+      }
+      throw new Error(`no cgroup file for ${v1}`);
+    };
+    const pidsMax = (id: string) => limitOf(id, 'pids/berth/{id}/pids.max', 'pids.max');
+    const run = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-update',
+      '--network',
+      'none',
+      'busybox',
+      'sleep',
+      '1000',
+    ]);
+    expect(run.code).toBe(0);
+    const id = run.stdout.trim();
+    const update = await t.docker([
+      'update',
+      '--pids-limit',
+      '40',
+      '--cpus',
+      '0.5',
+      '--memory',
+      '64m',
+      'bt-update',
+    ]);
+    expect(update).toMatchObject({ code: 0, stdout: 'bt-update\n', stderr: '' });
+    expect(await pidsMax(id)).toBe('40');
+    expect(await limitOf(id, 'memory/berth/{id}/memory.limit_in_bytes', 'memory.max')).toBe(
+      String(64 * 1024 * 1024),
+    );
+    expect(
+      (
+        await t.docker([
+          'inspect',
+          '-f',
+          '{{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}',
+          'bt-update',
+        ])
+      ).stdout,
+    ).toBe(`40 500000000 ${64 * 1024 * 1024}\n`);
+    expect((await t.docker(['stop', '-t', '0', 'bt-update'])).code).toBe(0);
+    expect((await t.docker(['update', '--pids-limit', '30', 'bt-update'])).code).toBe(0);
+    expect((await t.docker(['start', 'bt-update'])).code).toBe(0);
+    expect(await pidsMax(id)).toBe('30');
+    const refused = await t.docker(['update', '--cpu-quota', '1000', 'bt-update']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('CpuQuota cannot be updated by Berth');
+    expect((await t.docker(['rm', '-f', 'bt-update'])).code).toBe(0);
+
+    // Created without a policy, given on-failure:1 while it runs: it is restarted once after its failure.
+    const failing = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-update-fail',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1; exit 3',
+    ]);
+    expect(failing.code).toBe(0);
+    expect((await t.docker(['update', '--restart', 'on-failure:1', 'bt-update-fail'])).code).toBe(0);
+    await expect
+      .poll(
+        async () =>
+          (
+            await t.docker(['inspect', '-f', '{{.RestartCount}} {{.State.Status}}', 'bt-update-fail'])
+          ).stdout.trim(),
+        {
+          timeout: 15_000,
+          interval: 250,
+        },
+      )
+      .toBe('1 exited');
+    expect((await t.docker(['rm', '-f', 'bt-update-fail'])).code).toBe(0);
+  });
+
   it('networks: create/ls/inspect/connect/disconnect/rm/prune, run --network, -p and port, DNS by name', async () => {
     const subnet = `10.${200 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}.0/24`;
     const create = await t.docker(['network', 'create', '--subnet', subnet, '--label', 'bt=1', 'bt-apinet']);

@@ -193,6 +193,44 @@ describe('docker CLI: Berth behaves like dockerd', () => {
       expect(stopped.berth).toEqual(stopped.dockerd);
     });
 
+    it('update changes the restart policy and limits, and refuses what dockerd refuses', async () => {
+      await both(['run', '-d', '--name', 'bt-diff-up', '--network', 'none', ref, 'sleep', '1000']);
+      try {
+        const update = await same([
+          'update',
+          '--restart',
+          'on-failure:2',
+          '--cpus',
+          '0.5',
+          '--pids-limit',
+          '50',
+          'bt-diff-up',
+        ]);
+        expect(update.dockerd).toMatchObject({ code: 0, stdout: 'bt-diff-up\n' });
+        expect(update.berth).toEqual(update.dockerd);
+        const format =
+          '{{json .HostConfig.RestartPolicy}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}';
+        const inspect = await same(['inspect', '--format', format, 'bt-diff-up']);
+        expect(inspect.berth).toEqual(inspect.dockerd);
+        const tooSmall = await same(['update', '--memory', '1k', 'bt-diff-up']);
+        expect(tooSmall.dockerd.code).not.toBe(0);
+        expect(tooSmall.berth).toEqual(tooSmall.dockerd);
+        const missing = await same(['update', '--cpus', '1', 'bt-diff-nope']);
+        expect(missing.dockerd.code).not.toBe(0);
+        expect(missing.berth).toEqual(missing.dockerd);
+      } finally {
+        await both(['rm', '-f', 'bt-diff-up']);
+      }
+      await both(['run', '-d', '--rm', '--name', 'bt-diff-auto', '--network', 'none', ref, 'sleep', '1000']);
+      try {
+        const autoRemove = await same(['update', '--restart', 'always', 'bt-diff-auto']);
+        expect(autoRemove.dockerd.code).not.toBe(0);
+        expect(autoRemove.berth).toEqual(autoRemove.dockerd);
+      } finally {
+        await both(['rm', '-f', 'bt-diff-auto']);
+      }
+    });
+
     it.each([[['start', 'bt-diff-nope']], [['rm', 'bt-diff-nope']], [['logs', 'bt-diff-nope']]])(
       '%j fails with the same message',
       async (args) => {

@@ -19,6 +19,7 @@ export function containerBackend(containers: ContainerStore): ContainerBackend {
     inspect: async (id) => containers.inspect(id),
     wait: (id, condition, signal) => containers.wait(id, condition, signal),
     rename: (id, name) => containers.rename(id, name),
+    update: (id, body) => containers.update(id, body),
     top: (id, psArgs) => containers.top(id, psArgs),
     stats: (id) => containers.stats(id),
     changes: (id) => containers.changes(id),

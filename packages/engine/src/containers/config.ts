@@ -65,6 +65,34 @@ export const hostConfigSchema = z.looseObject({
 });
 export type HostConfig = z.infer<typeof hostConfigSchema>;
 
+/**
+ * `docker update` (POST /containers/{id}/update): the CLI sends every field, zero where no flag was given, so
+ * zero means "leave as it is". What Berth cannot change is listed, to be refused when set rather than ignored.
+ */
+export const updateContainerSchema = z.looseObject({
+  RestartPolicy: restartPolicySchema.nullish(),
+  Memory: z.number().int().min(0).optional(),
+  MemorySwap: z.number().int().min(-1).optional(),
+  NanoCpus: z.number().int().min(0).optional(),
+  CpuShares: z.number().int().min(0).optional(),
+  PidsLimit: z.number().int().nullish(),
+});
+export type UpdateContainer = z.infer<typeof updateContainerSchema>;
+export const notUpdatable = [
+  'CpuPeriod',
+  'CpuQuota',
+  'CpuRealtimePeriod',
+  'CpuRealtimeRuntime',
+  'CpusetCpus',
+  'CpusetMems',
+  'BlkioWeight',
+  'MemoryReservation',
+  'KernelMemory',
+  'KernelMemoryTCP',
+  'CpuCount',
+  'CpuPercent',
+] as const;
+
 export const createContainerSchema = z.looseObject({
   Hostname: z.string().max(63).optional(),
   Domainname: z.string().optional(),

@@ -13,6 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { EngineError } from '../errors';
 import { attachOutputStreams, attachStdinWriter, connectAttachSocket } from './attach';
+import type { limitResources } from './spec';
 import { type RuncStats, runcStatsSchema } from './stats';
 
 export interface RuntimeCreateOptions {
@@ -220,6 +221,23 @@ export class OciRuntime {
 
   async kill(id: string, signal: string, all = false): Promise<void> {
     await run(this.runc, this.#runcArgs('kill', ...(all ? ['--all'] : []), id, signal));
+  }
+
+  /** Changes a running container's limits in place (`docker update`). */
+  async update(id: string, resources: ReturnType<typeof limitResources>): Promise<void> {
+    const flags: string[] = [];
+    if (resources.memory)
+      flags.push('--memory', String(resources.memory.limit), '--memory-swap', String(resources.memory.swap));
+    if (resources.cpu?.quota !== undefined)
+      flags.push(
+        '--cpu-quota',
+        String(resources.cpu.quota),
+        '--cpu-period',
+        String(resources.cpu.period ?? 100000),
+      );
+    if (resources.cpu?.shares !== undefined) flags.push('--cpu-share', String(resources.cpu.shares));
+    if (resources.pids) flags.push('--pids-limit', String(resources.pids.limit));
+    if (flags.length) await run(this.runc, this.#runcArgs('update', ...flags, id));
   }
 
   async pause(id: string): Promise<void> {

@@ -222,6 +222,31 @@ export function hostHardLimits(
   return out;
 }
 
+/** The limits a container runs under (OCI LinuxResources' memory, cpu and pids), for its spec and `runc update`. */
+export function limitResources(input: {
+  memory?: number | undefined;
+  memorySwap?: number | undefined;
+  nanoCpus?: number | undefined;
+  cpuShares?: number | undefined;
+  pidsLimit?: number | undefined;
+}): {
+  memory?: { limit: number; swap: number };
+  cpu?: { quota?: number; period?: number; shares?: number };
+  pids?: { limit: number };
+} {
+  const resources: ReturnType<typeof limitResources> = {};
+  // Docker's default: swap may equal the memory limit again unless set.
+  if (input.memory)
+    resources.memory = {
+      limit: input.memory,
+      swap: input.memorySwap !== undefined && input.memorySwap !== 0 ? input.memorySwap : input.memory * 2,
+    };
+  if (input.nanoCpus) resources.cpu = { quota: Math.round(input.nanoCpus / 1e4), period: 100000 };
+  if (input.cpuShares) resources.cpu = { ...resources.cpu, shares: input.cpuShares };
+  if (input.pidsLimit && input.pidsLimit > 0) resources.pids = { limit: input.pidsLimit };
+  return resources;
+}
+
 export function buildSpec(input: SpecInput, hardLimits = hostHardLimits()): Record<string, unknown> {
   const nofile = Math.min(1048576, hardLimits.RLIMIT_NOFILE ?? 1048576);
   const shmSize = input.shmSize && input.shmSize > 0 ? input.shmSize : 64 * 1024 * 1024;
@@ -276,16 +301,7 @@ export function buildSpec(input: SpecInput, hardLimits = hostHardLimits()): Reco
   const resources: Record<string, unknown> = {
     devices: [{ allow: false, access: 'rwm' }, ...(input.privileged ? [{ allow: true, access: 'rwm' }] : [])],
   };
-  if (input.memory) {
-    const memory: Record<string, number> = { limit: input.memory };
-    // Docker's default: swap may equal the memory limit again unless set.
-    if (input.memorySwap !== undefined && input.memorySwap !== 0) memory.swap = input.memorySwap;
-    else memory.swap = input.memory * 2;
-    resources.memory = memory;
-  }
-  if (input.nanoCpus) resources.cpu = { quota: Math.round(input.nanoCpus / 1e4), period: 100000 };
-  if (input.cpuShares) resources.cpu = { ...(resources.cpu as object), shares: input.cpuShares };
-  if (input.pidsLimit && input.pidsLimit > 0) resources.pids = { limit: input.pidsLimit };
+  Object.assign(resources, limitResources(input));
   return {
     ociVersion: '1.0.2',
     process: {

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type FSWatcher, fstatSync, watch } from 'node:fs';
 import { cp, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname as hostHostname } from 'node:os';
+import { availableParallelism, hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
@@ -20,7 +20,13 @@ import type { NetworkSetupResult, PortBinding } from '../networks/types';
 import { labelMatches, type VolumeStore } from '../volumes/store';
 import { type PathStat, resolveInRoot, statInRoot, tarPath, tarRoot } from './archive';
 import { attachStdinWriter, connectAttachSocket } from './attach';
-import { type CreateContainerBody, createContainerSchema, parsePortKey } from './config';
+import {
+  type CreateContainerBody,
+  createContainerSchema,
+  notUpdatable,
+  parsePortKey,
+  updateContainerSchema,
+} from './config';
 import {
   type LogEntry,
   LogGenerations,
@@ -52,7 +58,7 @@ import {
 } from './rootfs';
 import type { OciRuntime } from './runtime';
 import { defaultSeccomp, parseSecurityOpt } from './security';
-import { buildSpec, effectiveCapabilities, type OciMount } from './spec';
+import { buildSpec, effectiveCapabilities, limitResources, type OciMount } from './spec';
 import { type ContainerStats, emptyStats, hostCpu, parseNetDev, statsFromRunc } from './stats';
 import { type ResolvedUser, resolveUserInRootfs } from './user';
 
@@ -1219,6 +1225,76 @@ export class ContainerStore implements AsyncDisposable {
     record.name = name;
     await this.#save(record);
     this.#emit(record, 'rename', { oldName: `/${oldName}` });
+  }
+
+  /**
+   * `docker update`: a new restart policy (used at the next exit) and new limits, applied at once to a running
+   * container (`runc update`) and kept for its next start. Checked as dockerd checks them; nothing is saved
+   * when the running container refused the new limits.
+   */
+  async update(idOrName: string, body: unknown): Promise<{ Warnings: string[] }> {
+    const parsed = updateContainerSchema.safeParse(body ?? {});
+    if (!parsed.success)
+      throw new EngineError('invalid_argument', parsed.error.issues.map((i) => i.message).join('; '));
+    const raw = (body ?? {}) as Record<string, unknown>;
+    for (const key of notUpdatable)
+      if (raw[key] !== undefined && raw[key] !== 0 && raw[key] !== '' && raw[key] !== null)
+        throw new EngineError('invalid_argument', `${key} cannot be updated by Berth`);
+    const update = parsed.data;
+    const record = this.#find(idOrName);
+    return this.#lock.run(record.id, async () => {
+      const cannot = (why: string) =>
+        new EngineError('invalid_argument', `Cannot update container ${record.id}: ${why}`);
+      const next = { ...record.hostConfig };
+      if (update.Memory) {
+        if (update.Memory < 6 * 1024 * 1024)
+          throw new EngineError('invalid_argument', 'Minimum memory limit allowed is 6MB');
+        next.Memory = update.Memory;
+      }
+      if (update.MemorySwap) next.MemorySwap = update.MemorySwap;
+      if (next.Memory && next.MemorySwap && next.MemorySwap > 0 && next.Memory > next.MemorySwap)
+        throw cannot(
+          update.MemorySwap
+            ? 'Minimum memoryswap limit should be larger than memory limit, see usage'
+            : 'Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time',
+        );
+      if (update.NanoCpus) {
+        const cpus = availableParallelism();
+        if (update.NanoCpus < 1e7 || update.NanoCpus > cpus * 1e9)
+          throw new EngineError(
+            'invalid_argument',
+            `Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`,
+          );
+        next.NanoCpus = update.NanoCpus;
+      }
+      if (update.CpuShares) next.CpuShares = update.CpuShares;
+      if (update.PidsLimit) next.PidsLimit = update.PidsLimit;
+      if (update.RestartPolicy?.Name) {
+        if (record.hostConfig.AutoRemove)
+          throw cannot('Restart policy cannot be updated because AutoRemove is enabled for the container');
+        next.RestartPolicy = update.RestartPolicy;
+      }
+      if (record.state.Running) {
+        try {
+          await this.#runtime.update(
+            record.id,
+            limitResources({
+              memory: next.Memory,
+              memorySwap: next.MemorySwap,
+              nanoCpus: next.NanoCpus,
+              cpuShares: next.CpuShares,
+              pidsLimit: next.PidsLimit ?? undefined,
+            }),
+          );
+        } catch (error) {
+          throw cannot((error as Error).message);
+        }
+      }
+      record.hostConfig = next;
+      await this.#save(record);
+      this.#emit(record, 'update');
+      return { Warnings: [] };
+    });
   }
 
   async prune(

@@ -42,6 +42,7 @@ export interface ContainerBackend {
     signal: AbortSignal,
   ): Promise<{ StatusCode: number; Error?: { Message: string } | null }>;
   rename(id: string, name: string): Promise<void>;
+  update(id: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }>;
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   stats(id: string): Promise<ContainerStats>;
   changes(id: string): Promise<Array<{ Path: string; Kind: number }>>;
@@ -299,6 +300,10 @@ export function registerContainerRoutes(router: Router<Handler>, deps: Container
       '/containers/{id}/unpause',
       simple((d, ctx) => d.containers.unpause(id(ctx)), deps),
     )
+    .add('POST', '/containers/{id}/update', async (ctx) => {
+      const body = await readJson(ctx, z.looseObject({}).optional());
+      sendJson(ctx, 200, await deps.containers.update(id(ctx), body ?? {}));
+    })
     .add(
       'POST',
       '/containers/{id}/rename',
