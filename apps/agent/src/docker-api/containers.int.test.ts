@@ -477,6 +477,64 @@ describe('docker api: containers through the docker CLI', () => {
     expect((await t.docker(['rm', '-f', 'bt-update-fail'])).code).toBe(0);
   });
 
+  it('commit makes an image of a container: its changes (deletions too) and its config, tagged, with the message in history', async () => {
+    const run = await t.docker([
+      'run',
+      '-d',
+      '--name',
+      'bt-commit',
+      '--network',
+      'none',
+      '-e',
+      'BT_FROM=container',
+      'busybox',
+      'sh',
+      '-c',
+      'echo committed > /made; rm /bin/cat; mkdir -p /etc/bt && echo x > /etc/bt/conf; sleep 1000',
+    ]);
+    expect(run.code).toBe(0);
+    await expect
+      .poll(async () => (await t.docker(['exec', 'bt-commit', 'ls', '/etc/bt'])).stdout, { timeout: 5000 })
+      .toContain('conf');
+    const commit = await t.docker([
+      'commit',
+      '-m',
+      'bt snapshot',
+      '-a',
+      'bt author',
+      'bt-commit',
+      'bt-committed:1',
+    ]);
+    expect(commit.stderr).toBe('');
+    expect(commit.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    // Paused for the commit, running again after it.
+    expect((await t.docker(['inspect', '-f', '{{.State.Status}}', 'bt-commit'])).stdout).toBe('running\n');
+    const inside = await t.docker([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--entrypoint',
+      'sh',
+      'bt-committed:1',
+      '-c',
+      'head -n1 /made; cat /etc/bt/conf; test -e /bin/cat && echo cat-still-there; echo $BT_FROM',
+    ]);
+    expect(inside).toMatchObject({ code: 0, stdout: 'committed\nx\ncontainer\n' });
+    expect(
+      (await t.docker(['inspect', '-f', '{{json .Config.Cmd}} {{.Author}}', 'bt-committed:1'])).stdout,
+    ).toBe(
+      '["sh","-c","echo committed \u003e /made; rm /bin/cat; mkdir -p /etc/bt \u0026\u0026 echo x \u003e /etc/bt/conf; sleep 1000"] bt author\n',
+    );
+    const history = await t.docker(['history', '--format', '{{.Comment}}|{{.ID}}', 'bt-committed:1']);
+    expect(history.stdout.split('\n')[0]).toBe(`bt snapshot|${commit.stdout.trim().slice(7, 19)}`);
+    const missing = await t.docker(['commit', 'bt-commit-nope']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('No such container: bt-commit-nope');
+    expect((await t.docker(['rm', '-f', 'bt-commit'])).code).toBe(0);
+    expect((await t.docker(['rmi', 'bt-committed:1'])).code).toBe(0);
+  });
+
   it('networks: create/ls/inspect/connect/disconnect/rm/prune, run --network, -p and port, DNS by name', async () => {
     const subnet = `10.${200 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}.0/24`;
     const create = await t.docker(['network', 'create', '--subnet', subnet, '--label', 'bt=1', 'bt-apinet']);

@@ -20,6 +20,7 @@ export function containerBackend(containers: ContainerStore): ContainerBackend {
     wait: (id, condition, signal) => containers.wait(id, condition, signal),
     rename: (id, name) => containers.rename(id, name),
     update: (id, body) => containers.update(id, body),
+    commit: (id, options) => containers.commit(id, options),
     top: (id, psArgs) => containers.top(id, psArgs),
     stats: (id) => containers.stats(id),
     changes: (id) => containers.changes(id),

@@ -1156,6 +1156,36 @@ export class ContainerStore implements AsyncDisposable {
     this.#emit(record, 'unpause');
   }
 
+  /**
+   * `docker commit`: an image of the container's image plus its changes (its upper directory), with its config
+   * (Cmd, Entrypoint, Env, WorkingDir, User, ExposedPorts, Volumes, Labels, StopSignal) as the image's. A
+   * running container is paused meanwhile unless `pause` is false, so the layer is one moment's state.
+   */
+  async commit(
+    idOrName: string,
+    options: { tag?: string; comment?: string; author?: string; pause?: boolean } = {},
+  ): Promise<{ Id: string }> {
+    const record = this.#find(idOrName);
+    const pausedHere = record.state.Running && !record.state.Paused && options.pause !== false;
+    if (pausedHere) await this.#runtime.pause(record.id);
+    try {
+      const { Hostname: _hostname, Domainname: _domainname, Image: _image, ...config } = record.config;
+      const Id = await this.#images.commit({
+        parent: record.imageId,
+        upperDir: this.#layout(record.id).upper,
+        config: { ...config, Labels: config.Labels, Env: config.Env },
+        createdBy: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])].join(' '),
+        ...(options.comment ? { comment: options.comment } : {}),
+        ...(options.author ? { author: options.author } : {}),
+        ...(options.tag ? { tag: options.tag } : {}),
+      });
+      this.#emit(record, 'commit', options.comment ? { comment: options.comment } : {});
+      return { Id };
+    } finally {
+      if (pausedHere) await this.#runtime.resume(record.id).catch(() => undefined);
+    }
+  }
+
   // ---- remove, rename, prune ----
 
   async remove(idOrName: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {

@@ -6,6 +6,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { z } from 'zod';
+import { commitLayer } from '../build/layer';
 import { EngineError } from '../errors';
 import type { EventBus } from '../events';
 import { type ArchiveImage, packImageArchive, SpooledArchive } from './archive';
@@ -37,6 +38,7 @@ import {
 } from './reference';
 import { RegistryClient, type RegistryClientOptions, type RegistryCredentials } from './registry';
 import type {
+  CommitInput,
   ImageHistoryItem,
   ImageInspect,
   ImageService,
@@ -474,6 +476,66 @@ export class ImageStore implements ImageService {
       this.#pin(pins, -1);
       this.#pin(chains, -1);
     }
+  }
+
+  // ---------------------------------------------------------------- commit
+
+  /**
+   * `docker commit`: a new image of `parent` plus one layer made of a container's upper directory (overlay's
+   * own format: whiteouts and opaque directories become the OCI layer's), with the container's config as the
+   * image's. Returns the new image's ID.
+   */
+  async commit(input: CommitInput): Promise<string> {
+    const parent = this.#resolve(input.parent);
+    const parentConfig = await this.#config(parent.id);
+    const parentManifest = manifestSchema.parse(
+      JSON.parse((await this.content.readBytes(parent.manifest.digest)).toString('utf8')),
+    );
+    const layer = await commitLayer(input.upperDir, this.content);
+    const created = new Date().toISOString();
+    const { rootfs, history, ...rest } = parentConfig;
+    const config = {
+      ...rest,
+      created,
+      ...(input.author ? { author: input.author } : {}),
+      config: input.config,
+      rootfs: { type: 'layers' as const, diff_ids: [...rootfs.diff_ids, layer.diffId] },
+      history: [
+        ...(history ?? []),
+        {
+          created,
+          created_by: input.createdBy,
+          ...(input.author ? { author: input.author } : {}),
+          ...(input.comment ? { comment: input.comment } : {}),
+        },
+      ],
+    };
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const configDescriptor: Descriptor = {
+      mediaType: mediaTypes.ociConfig,
+      digest: sha256(configBytes),
+      size: configBytes.length,
+    };
+    await this.content.writeBytes(configDescriptor, configBytes);
+    const manifestBytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: mediaTypes.ociManifest,
+        config: configDescriptor,
+        layers: [...parentManifest.layers, layer.descriptor],
+      }),
+    );
+    const id = await this.importImage({
+      manifest: {
+        mediaType: mediaTypes.ociManifest,
+        digest: sha256(manifestBytes),
+        size: manifestBytes.length,
+      },
+      manifestBytes,
+      source: { open: async (descriptor) => this.content.read(descriptor.digest) },
+      ...(input.tag ? { tag: canonicalTag(input.tag) } : {}),
+    });
+    return id;
   }
 
   // ---------------------------------------------------------------- archives

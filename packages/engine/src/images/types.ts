@@ -80,6 +80,21 @@ export interface ImageHistoryItem {
   Comment: string;
 }
 
+/** What `docker commit` makes an image of. */
+export interface CommitInput {
+  /** The container's image (ID). */
+  parent: string;
+  /** The container's upper directory, read while the container is paused or stopped. */
+  upperDir: string;
+  /** The new image's container config (Cmd, Env, Entrypoint, …): the container's own, as dockerd takes it. */
+  config: Record<string, unknown>;
+  createdBy: string;
+  comment?: string;
+  author?: string;
+  /** A reference to tag the image with (`repo:tag`). */
+  tag?: string;
+}
+
 /** One name a `docker load` gave (or the image's ID, for an image the archive names none for). */
 export interface LoadedImage {
   id: string;
@@ -97,6 +112,7 @@ export interface ImageService {
   list(options?: { all?: boolean; dangling?: boolean }): ImageSummary[];
   inspect(refOrId: string): Promise<ImageInspect>;
   history(refOrId: string): Promise<ImageHistoryItem[]>;
+  commit(input: CommitInput): Promise<string>;
   get(refOrId: string): Promise<ResolvedImage>;
   snapshotDirs(imageId: string): string[];
   tag(source: string, target: string): Promise<void>;

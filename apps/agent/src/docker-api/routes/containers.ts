@@ -43,6 +43,10 @@ export interface ContainerBackend {
   ): Promise<{ StatusCode: number; Error?: { Message: string } | null }>;
   rename(id: string, name: string): Promise<void>;
   update(id: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }>;
+  commit(
+    id: string,
+    options: { tag?: string; comment?: string; author?: string; pause?: boolean },
+  ): Promise<{ Id: string }>;
   top(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
   stats(id: string): Promise<ContainerStats>;
   changes(id: string): Promise<Array<{ Path: string; Kind: number }>>;
@@ -300,6 +304,23 @@ export function registerContainerRoutes(router: Router<Handler>, deps: Container
       '/containers/{id}/unpause',
       simple((d, ctx) => d.containers.unpause(id(ctx)), deps),
     )
+    .add('POST', '/commit', async (ctx) => {
+      const container = ctx.query.get('container');
+      if (!container) throw new ApiError(400, 'container is required');
+      if (ctx.query.getAll('changes').some((c) => c.trim() !== ''))
+        throw new ApiError(400, 'commit --change is not supported by Berth');
+      const repo = ctx.query.get('repo');
+      const tag = ctx.query.get('tag');
+      const comment = ctx.query.get('comment');
+      const author = ctx.query.get('author');
+      const created = await deps.containers.commit(container, {
+        ...(repo ? { tag: tag ? `${repo}:${tag}` : repo } : {}),
+        ...(comment ? { comment } : {}),
+        ...(author ? { author } : {}),
+        pause: boolParam(ctx.query, 'pause', true),
+      });
+      sendJson(ctx, 201, created);
+    })
     .add('POST', '/containers/{id}/update', async (ctx) => {
       const body = await readJson(ctx, z.looseObject({}).optional());
       sendJson(ctx, 200, await deps.containers.update(id(ctx), body ?? {}));
