@@ -522,9 +522,10 @@ describe('docker api: containers through the docker CLI', () => {
     ]);
     expect(inside).toMatchObject({ code: 0, stdout: 'committed\nx\ncontainer\n' });
     expect(
-      (await t.docker(['inspect', '-f', '{{json .Config.Cmd}} {{.Author}}', 'bt-committed:1'])).stdout,
+      (await t.docker(['inspect', '-f', '{{json .Config.Cmd}} {{.Author}} {{.Comment}}', 'bt-committed:1']))
+        .stdout,
     ).toBe(
-      '["sh","-c","echo committed \u003e /made; rm /bin/cat; mkdir -p /etc/bt \u0026\u0026 echo x \u003e /etc/bt/conf; sleep 1000"] bt author\n',
+      '["sh","-c","echo committed \u003e /made; rm /bin/cat; mkdir -p /etc/bt \u0026\u0026 echo x \u003e /etc/bt/conf; sleep 1000"] bt author bt snapshot\n',
     );
     const history = await t.docker(['history', '--format', '{{.Comment}}|{{.ID}}', 'bt-committed:1']);
     expect(history.stdout.split('\n')[0]).toBe(`bt snapshot|${commit.stdout.trim().slice(7, 19)}`);

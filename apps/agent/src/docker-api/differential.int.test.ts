@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pushBusybox, type StartedRegistry, startRegistry } from '@berth/engine/testing/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +74,49 @@ describe('docker CLI: Berth behaves like dockerd', () => {
     const missing = await both(['history', 'bt-api-nope:1']);
     expect(missing.dockerd.code).toBe(1);
     expect(missing.berth).toEqual(missing.dockerd);
+  });
+
+  it('import of the same rootfs tarball, plain or gzipped, gives the same layer and comment; the image runs', async () => {
+    const dir = await mkdtemp('/tmp/bt-api-import-');
+    try {
+      const rootfs = join(dir, 'rootfs');
+      await mkdir(join(rootfs, 'bin'), { recursive: true });
+      await copyFile('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+      await writeFile(join(rootfs, 'imported'), 'from a tarball\n');
+      const tarball = join(dir, 'rootfs.tar');
+      execFileSync('tar', ['--numeric-owner', '--mtime=2024-01-01', '-C', rootfs, '-cf', tarball, '.']);
+      execFileSync('sh', ['-c', 'gzip -k -n -c "$1" > "$1.gz"', 'sh', tarball]);
+      for (const file of [tarball, `${tarball}.gz`]) {
+        const imported = await both(['import', '-m', 'bt import', file, 'bt-api-imported:1']);
+        expect(imported.dockerd.code).toBe(0);
+        expect(imported.berth.code).toBe(0);
+        expect(imported.berth.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+        const inspect = await both([
+          'image',
+          'inspect',
+          '--format',
+          '{{json .RootFS.Layers}} {{.Comment}} {{.Os}} {{json .Config.Cmd}}',
+          'bt-api-imported:1',
+        ]);
+        expect(inspect.dockerd.code).toBe(0);
+        expect(inspect.berth).toEqual(inspect.dockerd);
+        const ran = await both([
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          'bt-api-imported:1',
+          '/bin/busybox',
+          'cat',
+          '/imported',
+        ]);
+        expect(ran.dockerd).toMatchObject({ code: 0, stdout: 'from a tarball\n' });
+        expect(ran.berth).toEqual(ran.dockerd);
+        await both(['rmi', 'bt-api-imported:1']);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('tag then rmi print the same', async () => {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { z } from 'zod';
@@ -493,11 +493,13 @@ export class ImageStore implements ImageService {
     );
     const layer = await commitLayer(input.upperDir, this.content);
     const created = new Date().toISOString();
-    const { rootfs, history, ...rest } = parentConfig;
+    // The parent's own comment and history entries stay in its history; the new image's comment is this one's.
+    const { rootfs, history, comment: _parentComment, ...rest } = parentConfig;
     const config = {
       ...rest,
       created,
       ...(input.author ? { author: input.author } : {}),
+      ...(input.comment ? { comment: input.comment } : {}),
       config: input.config,
       rootfs: { type: 'layers' as const, diff_ids: [...rootfs.diff_ids, layer.diffId] },
       history: [
@@ -536,6 +538,78 @@ export class ImageStore implements ImageService {
       ...(input.tag ? { tag: canonicalTag(input.tag) } : {}),
     });
     return id;
+  }
+
+  /**
+   * `docker import`: a root filesystem tarball (plain, gzip or zstd) as a one-layer image for this host's
+   * platform, with an empty config and `message` as its history's comment. Returns the image's ID.
+   */
+  async importRootfs(source: Readable, options: { tag?: string; message?: string } = {}): Promise<string> {
+    const tag = options.tag ? canonicalTag(options.tag) : undefined;
+    const spool = join(this.content.root, 'ingest', `import-${randomBytes(6).toString('hex')}`);
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      let head = Buffer.alloc(0);
+      await pipeline(
+        source,
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+            hash.update(chunk);
+            size += chunk.length;
+            callback(null, chunk);
+          },
+        }),
+        createWriteStream(spool, { mode: 0o600 }),
+      );
+      const mediaType =
+        head[0] === 0x1f && head[1] === 0x8b
+          ? mediaTypes.ociLayerGzip
+          : head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528
+            ? mediaTypes.ociLayerZstd
+            : mediaTypes.ociLayer;
+      const layer: Descriptor = { mediaType, digest: `sha256:${hash.digest('hex')}`, size };
+      const diffId = await layerDiffId(createReadStream(spool), mediaType);
+      const created = new Date().toISOString();
+      const configBytes = Buffer.from(
+        JSON.stringify({
+          architecture: parsePlatform(undefined).architecture,
+          os: 'linux',
+          created,
+          ...(options.message ? { comment: options.message } : {}),
+          config: {},
+          rootfs: { type: 'layers', diff_ids: [diffId] },
+          history: [{ created, created_by: '', ...(options.message ? { comment: options.message } : {}) }],
+        }),
+      );
+      const config: Descriptor = {
+        mediaType: mediaTypes.ociConfig,
+        digest: sha256(configBytes),
+        size: configBytes.length,
+      };
+      const manifestBytes = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociManifest, config, layers: [layer] }),
+      );
+      return await this.importImage({
+        manifest: {
+          mediaType: mediaTypes.ociManifest,
+          digest: sha256(manifestBytes),
+          size: manifestBytes.length,
+        },
+        manifestBytes,
+        source: {
+          open: async (descriptor) =>
+            descriptor.digest === config.digest ? Readable.from([configBytes]) : createReadStream(spool),
+        },
+        ...(tag ? { tag } : {}),
+      });
+    } catch (error) {
+      if (EngineError.is(error)) throw error;
+      throw new EngineError('invalid_argument', `import: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await rm(spool, { force: true });
+    }
   }
 
   // ---------------------------------------------------------------- archives
@@ -874,7 +948,8 @@ export class ImageStore implements ImageService {
       RepoTags: record.repoTags.map(displayRef),
       RepoDigests: record.repoDigests.map(displayRef),
       Parent: '',
-      Comment: '',
+      // What `docker commit -m` and `docker import -m` wrote at the config's top, as dockerd keeps it.
+      Comment: typeof config.comment === 'string' ? config.comment : '',
       Created: config.created ?? new Date(0).toISOString(),
       DockerVersion: '',
       Author: config.author ?? '',

@@ -113,6 +113,8 @@ export interface ImageService {
   inspect(refOrId: string): Promise<ImageInspect>;
   history(refOrId: string): Promise<ImageHistoryItem[]>;
   commit(input: CommitInput): Promise<string>;
+  /** `docker import`: a root filesystem tarball as a one-layer image. */
+  importRootfs(source: Readable, options?: { tag?: string; message?: string }): Promise<string>;
   get(refOrId: string): Promise<ResolvedImage>;
   snapshotDirs(imageId: string): string[];
   tag(source: string, target: string): Promise<void>;

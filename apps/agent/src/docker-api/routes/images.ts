@@ -5,7 +5,7 @@
 import { EngineError } from '@berth/engine';
 import type { ImageService } from '@berth/engine/images/types';
 import { credentialsOf, decodeRegistryAuth } from '../auth';
-import { boolParam, filtersParam, type Handler, sendJson, sendStatus } from '../context';
+import { boolParam, filtersParam, type Handler, type RequestContext, sendJson, sendStatus } from '../context';
 import { ApiError } from '../errors';
 import { ProgressStream } from '../progress';
 import type { Router } from '../router';
@@ -23,8 +23,8 @@ export function joinReference(name: string, tag: string | null): string {
 function pull(deps: ImageDeps): Handler {
   return async (ctx) => {
     const fromImage = ctx.query.get('fromImage');
-    if (ctx.query.get('fromSrc') !== null)
-      throw new ApiError(501, 'importing images from a tarball is not supported by Berth');
+    const fromSrc = ctx.query.get('fromSrc');
+    if (fromSrc !== null) return importRootfs(deps, ctx, fromSrc);
     if (!fromImage) throw new ApiError(400, 'fromImage is required');
     const reference = joinReference(fromImage, ctx.query.get('tag'));
     const credentials = credentialsOf(decodeRegistryAuth(ctx.req.headers['x-registry-auth']));
@@ -47,6 +47,27 @@ function pull(deps: ImageDeps): Handler {
       }
     });
   };
+}
+
+/** `docker import`: the body is a root filesystem tarball (the CLI downloads a URL itself, then sends `-`). */
+async function importRootfs(deps: ImageDeps, ctx: RequestContext, fromSrc: string): Promise<void> {
+  if (fromSrc !== '-')
+    throw new ApiError(
+      501,
+      'importing from a URL is not supported by Berth: download it, then import the file',
+    );
+  if (ctx.query.getAll('changes').some((c) => c.trim() !== ''))
+    throw new ApiError(400, 'import --change is not supported by Berth');
+  const repo = ctx.query.get('repo');
+  const message = ctx.query.get('message');
+  const progress = new ProgressStream(ctx);
+  await progress.run(async () => {
+    const id = await deps.images.importRootfs(ctx.req, {
+      ...(repo ? { tag: joinReference(repo, ctx.query.get('tag')) } : {}),
+      ...(message ? { message } : {}),
+    });
+    progress.write({ status: id });
+  });
 }
 
 function push(deps: ImageDeps): Handler {
