@@ -237,6 +237,91 @@ describe('docker CLI: Berth behaves like dockerd', () => {
       expect(stopped.berth).toEqual(stopped.dockerd);
     });
 
+    it('healthchecks: starting, unhealthy after the retries, healthy after a success, a timed-out probe', async () => {
+      const names = ['bt-diff-health', 'bt-diff-slow'];
+      try {
+        const run = await same([
+          'run',
+          '-d',
+          '--name',
+          'bt-diff-health',
+          '--network',
+          'none',
+          '--health-cmd',
+          'echo probing; test -e /tmp/ok',
+          '--health-interval',
+          '200ms',
+          '--health-retries',
+          '2',
+          ref,
+          'sleep',
+          '1000',
+        ]);
+        expect(run.berth).toEqual(run.dockerd);
+        const status = async (name: string) => {
+          const r = await both(['inspect', '--format', '{{.State.Health.Status}}', name]);
+          return `${r.berth.stdout.trim()}/${r.dockerd.stdout.trim()}`;
+        };
+        await expect
+          .poll(() => status('bt-diff-health'), { timeout: 10_000, interval: 100 })
+          .toBe('unhealthy/unhealthy');
+        const listed = await both([
+          'ps',
+          '--filter',
+          'health=unhealthy',
+          '--format',
+          '{{.Names}}|{{.Status}}',
+        ]);
+        for (const out of [listed.berth.stdout, listed.dockerd.stdout])
+          expect(out).toMatch(/^bt-diff-health\|Up .* \(unhealthy\)\n$/);
+        expect((await both(['exec', 'bt-diff-health', 'touch', '/tmp/ok'])).berth.code).toBe(0);
+        await expect
+          .poll(() => status('bt-diff-health'), { timeout: 10_000, interval: 100 })
+          .toBe('healthy/healthy');
+        const format =
+          '{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{json .Config.Healthcheck}} {{(index .State.Health.Log 0).Output}}';
+        const inspect = await same(['inspect', '--format', format, 'bt-diff-health']);
+        expect(inspect.berth).toEqual(inspect.dockerd);
+        const healthy = await both(['ps', '--filter', 'health=healthy', '--format', '{{.Names}}']);
+        expect(healthy.berth).toEqual(healthy.dockerd);
+
+        await both([
+          'run',
+          '-d',
+          '--name',
+          'bt-diff-slow',
+          '--network',
+          'none',
+          '--health-cmd',
+          'sleep 5',
+          '--health-interval',
+          '200ms',
+          '--health-timeout',
+          '300ms',
+          ref,
+          'sleep',
+          '1000',
+        ]);
+        const firstResult = async () => {
+          const r = await both([
+            'inspect',
+            '--format',
+            '{{with .State.Health.Log}}{{(index . 0).ExitCode}} {{(index . 0).Output}}{{end}}',
+            'bt-diff-slow',
+          ]);
+          return [r.berth.stdout, r.dockerd.stdout];
+        };
+        await expect
+          .poll(firstResult, { timeout: 10_000, interval: 100 })
+          .toEqual([
+            '-1 Health check exceeded timeout (300ms)\n',
+            '-1 Health check exceeded timeout (300ms)\n',
+          ]);
+      } finally {
+        await both(['rm', '-f', ...names]);
+      }
+    });
+
     it('update changes the restart policy and limits, and refuses what dockerd refuses', async () => {
       await both(['run', '-d', '--name', 'bt-diff-up', '--network', 'none', ref, 'sleep', '1000']);
       try {

@@ -23,6 +23,44 @@ describe('link backend with a real engine', () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
+  it("sends a healthcheck's status changes to the control plane, not its probes' exec events", async () => {
+    const abort = new AbortController();
+    const seen: Array<{ action: string; status?: string }> = [];
+    const reading = (async () => {
+      for await (const delta of engineBackend(engine).deltas(abort.signal))
+        seen.push({
+          action: delta.event.Action,
+          ...(delta.container ? { status: delta.container.status } : {}),
+        });
+    })();
+    try {
+      const { Id } = await engine.containers.create({
+        Image: 'busybox',
+        Cmd: ['sleep', '1000'],
+        Healthcheck: { Test: ['CMD', 'true'], Interval: 100e6 },
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await engine.containers.start(Id);
+      await expect
+        .poll(() => seen.find((s) => s.action === 'health_status: healthy')?.status, { timeout: 5000 })
+        .toMatch(/^Up .* \(healthy\)$/);
+      // A user's exec is still reported; a few more probes are not.
+      const exec = engine.containers.execCreate(Id, { Cmd: ['true'] });
+      const session = await engine.containers.execStart(exec.Id);
+      session.stdout.resume();
+      session.stderr.resume();
+      await session.exit;
+      await new Promise((r) => setTimeout(r, 500));
+      const execs = seen.filter((s) => s.action.startsWith('exec_')).map((s) => s.action);
+      expect(execs).toEqual(['exec_create: true', 'exec_start: true', 'exec_die']);
+      expect((await engine.containers.inspect(Id)).State.Health?.Log.length).toBeGreaterThan(3);
+      await engine.containers.remove(Id, { force: true });
+    } finally {
+      abort.abort();
+      await reading;
+    }
+  });
+
   it('a console closed just before its container is removed (or recreated) leaves the agent up when the SIGKILL is due', async () => {
     const { Id } = await engine.containers.create({ Image: 'busybox', Cmd: ['sleep', '1000'] });
     await engine.containers.start(Id);

@@ -85,6 +85,13 @@ export function engineBackend(engine: Engine): LinkBackend {
       const queue: EngineEvent[] = [];
       let wake: (() => void) | undefined;
       const off = engine.events.on((event) => {
+        // Healthcheck probes' exec events change nothing the control plane keeps; the health_status that a
+        // probe's result may cause is sent.
+        if (
+          event.Action.startsWith('exec_') &&
+          engine.containers.isHealthProbe(event.Actor.Attributes.execID)
+        )
+          return;
         queue.push(event);
         wake?.();
       });

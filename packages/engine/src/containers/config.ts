@@ -4,6 +4,7 @@
  * builds the same shape, so this schema is the one place where a create request is validated.
  */
 import { z } from 'zod';
+import { healthcheckSchema } from './health';
 
 const stringMap = z.record(z.string(), z.string());
 const emptyObjectMap = z.record(z.string(), z.looseObject({}));
@@ -108,6 +109,7 @@ export const createContainerSchema = z.looseObject({
   Cmd: z.union([z.array(z.string()), z.string()]).nullish(),
   Entrypoint: z.union([z.array(z.string()), z.string()]).nullish(),
   Image: z.string().min(1, 'No image was specified'),
+  Healthcheck: healthcheckSchema.nullish(),
   Volumes: emptyObjectMap.nullish(),
   WorkingDir: z.string().optional(),
   Labels: stringMap.nullish(),

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { hostConfigSchema } from './config';
+import { healthcheckSchema, healthStateSchema } from './health';
 
 export const zeroTime = '0001-01-01T00:00:00Z';
 
@@ -20,6 +21,8 @@ const stateSchema = z.object({
   Error: z.string(),
   StartedAt: z.string(),
   FinishedAt: z.string(),
+  /** Only for a container with a healthcheck, as dockerd shows it. */
+  Health: healthStateSchema.optional(),
 });
 export type ContainerState = z.infer<typeof stateSchema>;
 
@@ -58,6 +61,7 @@ export const containerConfigSchema = z.object({
   Labels: z.record(z.string(), z.string()),
   StopSignal: z.string().optional(),
   StopTimeout: z.number().int().optional(),
+  Healthcheck: healthcheckSchema.optional(),
 });
 export type ContainerConfig = z.infer<typeof containerConfigSchema>;
 

@@ -28,6 +28,17 @@ import {
   updateContainerSchema,
 } from './config';
 import {
+  checkHealthcheck,
+  goDuration,
+  HealthMonitor,
+  healthcheckSchema,
+  healthText,
+  healthTiming,
+  mergeHealthcheck,
+  nextHealth,
+  probeCommand,
+} from './health';
+import {
   type LogEntry,
   LogGenerations,
   type LogReadOptions,
@@ -190,6 +201,8 @@ export class ContainerStore implements AsyncDisposable {
   readonly #followers = new Map<string, Set<() => void>>();
   /** Rotated log generations kept for running containers with `max-file` above 1. */
   readonly #logGenerations = new Map<string, LogGenerations>();
+  readonly #health = new Map<string, HealthMonitor>();
+  readonly #probes = new Set<string>();
   /** Users looked up in images' /etc/passwd and /etc/group, by image id and USER (images never change). */
   readonly #imageUsers = new Map<string, ResolvedUser>();
   #watcher: FSWatcher | undefined;
@@ -241,6 +254,8 @@ export class ContainerStore implements AsyncDisposable {
     }, 2000);
     store.#poll.unref();
     await store.#recover();
+    // Containers that ran on through an agent restart are probed again, their health as it was.
+    for (const record of store.#records.values()) if (record.state.Running) store.#startHealth(record);
     options.networks?.setUsage((name) =>
       [...store.#records.values()].filter((r) => name in r.networks).map((r) => r.id),
     );
@@ -305,6 +320,118 @@ export class ContainerStore implements AsyncDisposable {
     this.#restartTimers.clear();
     for (const keeper of this.#logGenerations.values()) keeper.close();
     this.#logGenerations.clear();
+    for (const monitor of this.#health.values()) monitor.stop();
+    this.#health.clear();
+  }
+
+  // ---- healthchecks ----
+
+  /** Probes a running container on its healthcheck's interval (nothing for one without a healthcheck). */
+  #startHealth(record: ContainerRecord): void {
+    this.#stopHealth(record.id);
+    const check = record.config.Healthcheck;
+    const command = probeCommand(check);
+    if (!check || !command || this.#closed) return;
+    const timing = healthTiming(check);
+    this.#health.set(
+      record.id,
+      new HealthMonitor({
+        intervalMs: timing.intervalMs,
+        probe: (signal) => this.#probeHealth(record, command, timing, signal),
+      }).start(),
+    );
+  }
+
+  #stopHealth(id: string): void {
+    this.#health.get(id)?.stop();
+    this.#health.delete(id);
+  }
+
+  async #probeHealth(
+    record: ContainerRecord,
+    command: string[],
+    timing: ReturnType<typeof healthTiming>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    // A paused container cannot run its probe; dockerd skips it rather than count a failure.
+    if (!record.state.Running || record.state.Paused) return;
+    const start = new Date();
+    const { exitCode, output } = await this.#runProbe(record.id, command, timing.timeoutMs, signal);
+    if (signal.aborted) return;
+    const end = new Date();
+    await this.#lock.run(record.id, async () => {
+      const health = record.state.Health;
+      if (!record.state.Running || !health || !this.#records.has(record.id)) return;
+      const next = nextHealth(
+        health,
+        { start, end, exitCode, output },
+        { startedAt: new Date(record.state.StartedAt), ...timing },
+      );
+      record.state.Health = next;
+      await this.#save(record);
+      if (next.Status !== health.Status) this.#emit(record, `health_status: ${next.Status}`);
+    });
+  }
+
+  /** One probe: the test run as an exec (dockerd's are execs too), its output kept, killed at the timeout. */
+  async #runProbe(
+    id: string,
+    command: string[],
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<{ exitCode: number; output: string }> {
+    const { Id } = this.execCreate(
+      id,
+      { Cmd: command, AttachStdout: true, AttachStderr: true },
+      { healthProbe: true },
+    );
+    let exited: Promise<unknown> = Promise.resolve();
+    try {
+      const session = await this.execStart(Id);
+      exited = session.exit;
+      let output = '';
+      const collect = (chunk: Buffer) => {
+        if (output.length < 8192) output += chunk.toString();
+      };
+      session.stdout.on('data', collect);
+      session.stderr.on('data', collect);
+      const ended = (stream: Readable) =>
+        new Promise<void>((resolve) => {
+          if (stream.readableEnded || stream.destroyed) resolve();
+          else stream.once('close', () => resolve()).once('end', () => resolve());
+        });
+      const finished = Promise.all([session.exit, ended(session.stdout), ended(session.stderr)]).then(
+        ([code]) => code,
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        finished,
+        new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        }),
+        new Promise<'aborted'>((resolve) =>
+          signal.addEventListener('abort', () => resolve('aborted'), { once: true }),
+        ),
+      ]);
+      clearTimeout(timer);
+      if (typeof outcome === 'number') return { exitCode: outcome, output };
+      try {
+        this.execKill(Id, 'SIGKILL');
+      } catch {}
+      return { exitCode: -1, output: `Health check exceeded timeout (${goDuration(timeoutMs)})` };
+    } finally {
+      this.#execs.delete(Id);
+      // Until its exec_die is out: a killed probe's comes after this returns.
+      void exited.catch(() => undefined).finally(() => this.#probes.delete(Id));
+    }
+  }
+
+  /**
+   * Whether an exec is a healthcheck's probe. Their exec events are dockerd's too, so `docker events` shows
+   * them; the control plane's link leaves them out, as one per probe per container would be all it carried.
+   */
+  isHealthProbe(execId: string | undefined): boolean {
+    return execId !== undefined && this.#probes.has(execId);
   }
 
   #keepLogGenerations(record: ContainerRecord, maxFiles: number): void {
@@ -534,6 +661,12 @@ export class ContainerStore implements AsyncDisposable {
     if (!cmd && !requestEntrypoint) cmd = imageConfig.Cmd ?? null;
     if (!(entrypoint?.length || cmd?.length))
       throw new EngineError('invalid_argument', 'No command specified');
+    checkHealthcheck(request.Healthcheck);
+    const imageHealthcheck = healthcheckSchema.safeParse(imageConfig.Healthcheck);
+    const healthcheck = mergeHealthcheck(
+      request.Healthcheck,
+      imageHealthcheck.success ? imageHealthcheck.data : undefined,
+    );
     const workingDir = request.WorkingDir || imageConfig.WorkingDir || '';
     if (workingDir && !workingDir.startsWith('/'))
       throw new EngineError(
@@ -571,6 +704,7 @@ export class ContainerStore implements AsyncDisposable {
         ? { StopSignal: request.StopSignal || imageConfig.StopSignal }
         : {}),
       ...(typeof request.StopTimeout === 'number' ? { StopTimeout: request.StopTimeout } : {}),
+      ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     };
   }
 
@@ -703,10 +837,14 @@ export class ContainerStore implements AsyncDisposable {
         StartedAt: new Date().toISOString(),
         FinishedAt: zeroTime,
       };
+      // Each start begins as `starting`, as dockerd's does; the log of earlier runs stays.
+      if (probeCommand(record.config.Healthcheck))
+        record.state.Health = { Status: 'starting', FailingStreak: 0, Log: record.state.Health?.Log ?? [] };
       if (!fromRestartPolicy) record.manuallyStopped = false;
       if (network) this.#applyNetwork(record, network);
       await this.#save(record);
       this.#emit(record, 'start');
+      this.#startHealth(record);
     } catch (error) {
       await this.#runtime.delete(record.id).catch(() => {});
       if (namespace) {
@@ -913,6 +1051,7 @@ export class ContainerStore implements AsyncDisposable {
 
   async #handleExit(record: ContainerRecord, exit: { code: number; oom: boolean }): Promise<void> {
     if (!record.state.Running && !record.state.Restarting) return;
+    this.#stopHealth(record.id);
     this.#releaseLogGenerations(record.id);
     // runc's state is removed by conmon's exit command; start and remove delete whatever is left.
     const networking =
@@ -1225,6 +1364,7 @@ export class ContainerStore implements AsyncDisposable {
       unmountRootfs(layout).then(() => rm(layout.dir, { recursive: true, force: true })),
       rm(join(this.#runtime.exitDir, record.id), { force: true }),
     ]);
+    this.#stopHealth(record.id);
     this.#records.delete(record.id);
     for (const [id, exec] of this.#execs) if (exec.containerId === record.id) this.#execs.delete(id);
     for (const waiter of this.#stdinWaiters.get(record.id) ?? [])
@@ -1407,6 +1547,12 @@ export class ContainerStore implements AsyncDisposable {
       )
         return false;
       if (filters.network?.length && !filters.network.some((n) => n in record.networks)) return false;
+      if (filters.health?.length) {
+        const health = probeCommand(record.config.Healthcheck)
+          ? (record.state.Health?.Status ?? 'starting')
+          : 'none';
+        if (!filters.health.includes(health)) return false;
+      }
       return true;
     });
     if (options.limit && options.limit > 0) records = records.slice(0, options.limit);
@@ -1416,7 +1562,8 @@ export class ContainerStore implements AsyncDisposable {
   #status(record: ContainerRecord): string {
     const state = record.state;
     if (state.Restarting) return `Restarting (${state.ExitCode}) ${since(state.FinishedAt)} ago`;
-    if (state.Running) return `Up ${since(state.StartedAt)}${state.Paused ? ' (Paused)' : ''}`;
+    if (state.Running)
+      return `Up ${since(state.StartedAt)}${state.Paused ? ' (Paused)' : healthText(state.Health)}`;
     if (state.FinishedAt !== zeroTime) return `Exited (${state.ExitCode}) ${since(state.FinishedAt)} ago`;
     return 'Created';
   }
@@ -1846,7 +1993,7 @@ export class ContainerStore implements AsyncDisposable {
 
   // ---- exec ----
 
-  execCreate(idOrName: string, body: unknown): { Id: string } {
+  execCreate(idOrName: string, body: unknown, options: { healthProbe?: boolean } = {}): { Id: string } {
     const record = this.#find(idOrName);
     const parsed = execConfigSchema.safeParse(body);
     if (!parsed.success)
@@ -1866,6 +2013,7 @@ export class ContainerStore implements AsyncDisposable {
       exitCode: null,
       pid: 0,
     });
+    if (options.healthProbe) this.#probes.add(id);
     this.#emit(record, `exec_create: ${parsed.data.Cmd.join(' ')}`, { execID: id });
     return { Id: id };
   }
