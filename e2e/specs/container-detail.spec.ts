@@ -4,7 +4,8 @@
  * which gains a restart and a die with its exit code when the container is restarted from the page; the logs
  * tab follows its output and the console tab opens a shell; "Recreate" with "pull latest image" picks up a newer
  * image pushed under the same tag and the page moves to the new container, under the same name (its output
- * shows the new image's env); an invited viewer sees the page without actions, recreate or console.
+ * shows the new image's env, its healthcheck came along); an invited viewer sees the page without actions,
+ * recreate or console. Its healthcheck's status shows on the Containers page and in a Health section.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -59,6 +60,10 @@ test('container detail: inspect sections, state history after a restart, console
     'MODE=e2e',
     '--label',
     'app=bt-detail',
+    '--health-cmd',
+    'test -e /version && echo version ok',
+    '--health-interval',
+    '300ms',
     image,
     'sh',
     '-c',
@@ -71,6 +76,8 @@ test('container detail: inspect sections, state history after a restart, console
   await page.click('nav >> text=Containers');
   const row = page.locator('[data-testid=fleet-container-bt-e2e-detail]');
   await row.waitFor({ timeout: 20_000 });
+  // Its healthcheck's status, as docker ps shows it, beside its state.
+  await row.locator('[data-testid=container-health]:has-text("healthy")').waitFor({ timeout: 20_000 });
   await row.locator('[data-testid=container-link]').click();
   await page.waitForURL(`**/containers/*/${firstId}`);
   assert.equal(await page.textContent('[data-testid=container-name]'), 'bt-e2e-detail');
@@ -82,6 +89,13 @@ test('container detail: inspect sections, state history after a restart, console
   assert.match(env, /APP_VERSION\s*1/);
   assert.match((await page.textContent('[data-testid=inspect-labels-table]')) ?? '', /app\s*bt-detail/);
   assert.equal(await page.textContent('[data-testid=inspect-restart-policy]'), 'unless-stopped');
+  // The health section: status, the check, and the last probes with their output.
+  await page.waitForSelector('[data-testid=inspect-health-status]:has-text("healthy")', { timeout: 20_000 });
+  assert.match(
+    (await page.textContent('[data-testid=inspect-health]')) ?? '',
+    /test -e \/version && echo version ok/,
+  );
+  await page.waitForSelector('[data-testid=inspect-health-log] >> text=version ok', { timeout: 20_000 });
   const imageSection = (await page.textContent('[data-testid=inspect-image]')) ?? '';
   // Usage as docker stats shows it, refreshed from the agent: memory against the limit, then CPU once two
   // samples are in.
@@ -134,6 +148,8 @@ test('container detail: inspect sections, state history after a restart, console
   assert.match(recreatedEnv, /APP_VERSION\s*2/);
   assert.equal(await page.textContent('[data-testid=inspect-restart-policy]'), 'unless-stopped');
   assert.notEqual(await page.textContent('[data-testid=inspect-image]'), imageSection);
+  // The healthcheck given to the container came along.
+  await page.waitForSelector('[data-testid=container-health]:has-text("healthy")', { timeout: 20_000 });
   await page.click('[role=tab]:has-text("Logs")');
   await page.waitForSelector('[data-testid=log-line]:has-text("hello from version 2")', { timeout: 20_000 });
 

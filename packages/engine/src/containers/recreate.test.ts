@@ -54,6 +54,18 @@ describe('recreateBody', () => {
     expect(body.Image).toBe('registry.test/app:1');
   });
 
+  it("keeps a healthcheck given to the container, and leaves the image's own to the new image", () => {
+    const check = { Test: ['CMD-SHELL', 'curl -f localhost'], Interval: 5e9 };
+    const given = recreateBody(inspect({ Config: { Healthcheck: check } }), imageConfig);
+    expect(given.body.Healthcheck).toEqual(check);
+    const inherited = recreateBody(inspect({ Config: { Healthcheck: check } }), {
+      ...imageConfig,
+      Healthcheck: check,
+    });
+    expect(inherited.body).not.toHaveProperty('Healthcheck');
+    expect(recreateBody(inspect({}), imageConfig).body).not.toHaveProperty('Healthcheck');
+  });
+
   it('keeps everything when the old image is gone, and a cleared entrypoint stays cleared', () => {
     const { body } = recreateBody(inspect({ Config: { Cmd: ['echo', 'hi'] } }), undefined);
     expect(body.Env).toHaveLength(3);

@@ -168,6 +168,11 @@ export function recreateBody(
       ? { StopSignal: config.StopSignal }
       : {}),
     ...(config.StopTimeout !== undefined ? { StopTimeout: config.StopTimeout } : {}),
+    // The image's own check comes back with the (maybe newer) image; one the container was given stays.
+    ...(config.Healthcheck &&
+    JSON.stringify(config.Healthcheck) !== JSON.stringify(image?.Healthcheck ?? null)
+      ? { Healthcheck: config.Healthcheck }
+      : {}),
     HostConfig: { ...hostConfig, Mounts: mounts, NetworkMode: mode },
     ...(mode === 'host' || mode === 'none'
       ? {}

@@ -1,6 +1,7 @@
 'use client';
 
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
+import { type Health, healthLabel, healthOf } from '../../lib/health';
 
 const stateColours: Record<string, string> = {
   running: 'bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200',
@@ -17,6 +18,9 @@ const stateColours: Record<string, string> = {
   succeeded: 'bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200',
   failed: 'bg-red-100 text-red-800 dark:bg-red-900/60 dark:text-red-200',
   'timed out': 'bg-amber-100 text-amber-800 dark:bg-amber-900/60 dark:text-amber-200',
+  healthy: 'bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200',
+  unhealthy: 'bg-red-100 text-red-800 dark:bg-red-900/60 dark:text-red-200',
+  'health: starting': 'bg-sky-100 text-sky-800 dark:bg-sky-900/60 dark:text-sky-200',
 };
 
 export function Badge({ value, testId }: { value: string; testId?: string }) {
@@ -26,6 +30,23 @@ export function Badge({ value, testId }: { value: string; testId?: string }) {
       className={`inline-block rounded-full px-2 py-0.5 text-xs font-medium ${stateColours[value] ?? stateColours.created}`}
     >
       {value}
+    </span>
+  );
+}
+
+/** A container's health beside its state, when it has a healthcheck and runs (read from its status line). */
+export function HealthBadge({
+  status,
+  health,
+}: {
+  status?: string | undefined;
+  health?: Health | undefined;
+}) {
+  const value = health ?? healthOf(status);
+  if (!value) return null;
+  return (
+    <span className="ml-1">
+      <Badge value={healthLabel(value)} testId="container-health" />
     </span>
   );
 }

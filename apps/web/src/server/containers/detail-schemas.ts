@@ -37,6 +37,17 @@ export const containerInspectSchema = z.looseObject({
     Error: z.string(),
     StartedAt: z.string(),
     FinishedAt: z.string(),
+    Health: z
+      .object({
+        Status: z.string(),
+        FailingStreak: z.number().int(),
+        Log: z
+          .array(
+            z.object({ Start: z.string(), End: z.string(), ExitCode: z.number().int(), Output: z.string() }),
+          )
+          .nullish(),
+      })
+      .optional(),
   }),
   Config: z.looseObject({
     Image: z.string(),
@@ -50,6 +61,13 @@ export const containerInspectSchema = z.looseObject({
     Labels: z.record(z.string(), z.string()),
     ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
     StopSignal: z.string().optional(),
+    Healthcheck: z
+      .looseObject({
+        Test: z.array(z.string()).nullish(),
+        Interval: z.number().optional(),
+        Retries: z.number().optional(),
+      })
+      .optional(),
   }),
   HostConfig: z.looseObject({
     NetworkMode: z.string().optional(),

@@ -7,6 +7,7 @@ import { useTRPC } from '../../../lib/trpc';
 import {
   Badge,
   buttonClass,
+  HealthBadge,
   inputClass,
   Pager,
   SortHeader,
@@ -297,6 +298,7 @@ export function ContainersView({ hostId }: { hostId?: string } = {}) {
                   </td>
                   <td className="py-1.5 pr-3" title={r.status}>
                     <Badge value={r.state} testId="container-state" />
+                    <HealthBadge status={r.status} />
                   </td>
                   <td className="py-1.5 pr-3">
                     <Link href={`/hosts/${r.hostId}`} className="hover:underline">

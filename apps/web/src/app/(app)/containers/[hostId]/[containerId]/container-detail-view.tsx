@@ -4,9 +4,10 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useEffect, useState } from 'react';
+import { asHealth } from '../../../../../lib/health';
 import { useTRPC } from '../../../../../lib/trpc';
 import { ConsoleView } from '../../../console/console-view';
-import { Badge, buttonClass, useToast } from '../../../fleet-ui';
+import { Badge, buttonClass, HealthBadge, useToast } from '../../../fleet-ui';
 import { ContainerActions } from '../../../hosts/host-parts';
 import { LogViewer, logsHref } from '../../../logs/log-viewer';
 import { placeholderTeam, useCurrentTeam } from '../../../team-context';
@@ -225,6 +226,10 @@ export function ContainerDetailView(props: { hostId: string; containerId: string
           {name}
         </h1>
         <Badge value={state} testId="container-state" />
+        <HealthBadge
+          status={container?.status}
+          health={inspect?.State.Running ? asHealth(inspect.State.Health?.Status) : undefined}
+        />
         <span
           className="font-mono text-xs text-slate-500"
           data-testid="container-id"

@@ -63,6 +63,12 @@ function KeyValues({ entries, testId }: { entries: Array<[string, string]>; test
   );
 }
 
+/** A healthcheck's test as the Dockerfile would say it: `CMD-SHELL x` as `x`, `CMD a b` as the argv. */
+function healthTest(test: string[] | null | undefined): string {
+  if (!test?.length || test[0] === 'NONE') return '';
+  return test[0] === 'CMD-SHELL' ? test.slice(1).join(' ') : argv(test.slice(1));
+}
+
 /** The inspect data as readable sections, in the order an operator looks for things. */
 export function InspectSections({ inspect }: { inspect: ContainerInspect }) {
   const { State: state, Config: config, HostConfig: host } = inspect;
@@ -95,6 +101,45 @@ export function InspectSections({ inspect }: { inspect: ContainerInspect }) {
           ]}
         />
       </Section>
+      {state.Health || config.Healthcheck?.Test?.length ? (
+        <Section title="Health" testId="inspect-health">
+          <Pairs
+            rows={[
+              [
+                'Status',
+                <span key="h" data-testid="inspect-health-status">
+                  {state.Health?.Status ?? 'not checked yet'}
+                </span>,
+              ],
+              ['Check', healthTest(config.Healthcheck?.Test) || none],
+              ['Failing streak', String(state.Health?.FailingStreak ?? 0)],
+            ]}
+          />
+          {state.Health?.Log?.length ? (
+            <table
+              className="mt-2 w-full table-fixed text-left font-mono text-xs"
+              data-testid="inspect-health-log"
+            >
+              <thead className="text-slate-500">
+                <tr>
+                  <th className="w-1/3 py-1 font-normal">Probe</th>
+                  <th className="w-16 py-1 font-normal">Exit</th>
+                  <th className="py-1 font-normal">Output</th>
+                </tr>
+              </thead>
+              <tbody>
+                {[...state.Health.Log].reverse().map((probe) => (
+                  <tr key={probe.Start} className="border-t border-slate-100 align-top dark:border-slate-800">
+                    <td className="py-1 pr-2">{when(probe.Start)}</td>
+                    <td className="py-1 pr-2">{probe.ExitCode}</td>
+                    <td className="whitespace-pre-wrap break-all py-1">{probe.Output.trim() || none}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
+        </Section>
+      ) : null}
       <Section title="Image and command" testId="inspect-image">
         <Pairs
           rows={[
