@@ -56,9 +56,13 @@ const endOfInputDelayMs = 50;
 export function attachStdinWriter(socket: Promise<SeqpacketSocket>): Writable {
   let connected: SeqpacketSocket | undefined;
   let destroyed = false;
+  let closed = false;
   socket.then(
     (s) => {
       connected = s;
+      s.once('close', () => {
+        closed = true;
+      });
       // Given up before the container started: the late connection has nobody to serve.
       if (destroyed) s.destroy();
     },
@@ -72,9 +76,18 @@ export function attachStdinWriter(socket: Promise<SeqpacketSocket>): Writable {
       // The end of input goes a moment after the last data: Debian's conmon 2.1.6 sometimes never closes the
       // container's stdin for a half-close that arrives right behind the data (the process got the data and
       // waited on; `docker run -i … < file` hung). Under CPU load that lost 16–46 ends in 100–150 tries; with
-      // the end sent 10, 25 or 100 ms later, none in 80 each.
+      // the end sent 10 to 100 ms later, none in 80–120.
       socket.then(
-        (s) => setTimeout(() => s.end(() => callback()), endOfInputDelayMs),
+        (s) =>
+          setTimeout(() => {
+            // Meanwhile the session may have ended (the process exited, the client went): nothing left to end.
+            if (destroyed || closed) return callback();
+            try {
+              s.end(() => callback());
+            } catch {
+              callback();
+            }
+          }, endOfInputDelayMs),
         () => callback(),
       );
     },
