@@ -9,23 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { buildImage, buildLayer, busyboxEntries, pushImage } from '@berth/engine/testing/index';
+import { pushImage, versionedImage } from '@berth/engine/testing/index';
 import { type AgentBench, signUpInvited, signUpOwner, startAgentBench } from './harness';
 
 let bench: AgentBench;
-
-/** busybox with a /version file and the version in its env: a newer one pushed under the same tag differs. */
-async function versionedImage(version: string) {
-  const base = await buildLayer(await busyboxEntries());
-  const extra = await buildLayer([{ path: 'version', content: `${version}\n`, mode: 0o644 }]);
-  return buildImage({
-    layers: [base, extra],
-    config: {
-      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `APP_VERSION=${version}`],
-      Cmd: ['sh'],
-    },
-  });
-}
 
 before(async () => {
   bench = await startAgentBench('detail', { containers: ['bt-e2e-detail'] });
@@ -41,7 +28,7 @@ test('container detail: inspect sections, state history after a restart, console
   await bench.enrol(page, { onlineWithin: 40_000 });
 
   const image = `${registry.host}/bt-e2e/detail:stable`;
-  await pushImage(image, await versionedImage('1'));
+  await pushImage(image, await versionedImage('1', { Cmd: ['sh'] }));
   assert.equal((await docker(['pull', '-q', image])).code, 0);
   const run = await docker([
     'run',
@@ -131,7 +118,7 @@ test('container detail: inspect sections, state history after a restart, console
   await page.click('[role=tab]:has-text("Overview")');
 
   // A newer image under the same tag; Recreate with "pull latest image" moves the page to the new container.
-  await pushImage(image, await versionedImage('2'));
+  await pushImage(image, await versionedImage('2', { Cmd: ['sh'] }));
   assert.equal(await page.isChecked('[data-testid=recreate-pull]'), true);
   await page.click('[data-testid=recreate-button]');
   await page.waitForURL((url) => !url.pathname.endsWith(firstId) && url.pathname.startsWith('/containers/'), {

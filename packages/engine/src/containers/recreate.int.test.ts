@@ -5,32 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../engine';
 import { EngineError } from '../errors';
 import type { PullProgress } from '../images/types';
-import {
-  buildImage,
-  buildLayer,
-  busyboxEntries,
-  importImage,
-  loadBusybox,
-  pushImage,
-} from '../testing/images';
+import { importImage, loadBusybox, pushImage, versionedImage } from '../testing/images';
 import { testNetworkOptions } from '../testing/network';
 import { freePort, type StartedRegistry, startRegistry } from '../testing/registry';
 import { RecreateError, recreateContainer } from './recreate';
 
-/** busybox with a /version file, a version in its env and labels, and a declared volume. */
-async function appImage(version: string) {
-  const base = await buildLayer(await busyboxEntries());
-  const extra = await buildLayer([{ path: 'version', content: `${version}\n`, mode: 0o644 }]);
-  return buildImage({
-    layers: [base, extra],
-    config: {
-      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `APP_VERSION=${version}`],
-      Cmd: ['sleep', '1000'],
-      Labels: { 'bt.image.version': version },
-      Volumes: { '/cache': {} },
-    },
-  });
-}
+/** The shared versioned busybox, with a declared volume. */
+const appImage = (version: string) => versionedImage(version, { Volumes: { '/cache': {} } });
 
 describe('recreate a container with a newer image, keeping its settings', () => {
   let registry: StartedRegistry;
